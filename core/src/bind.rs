@@ -1,0 +1,110 @@
+//! The macro adapter crates use to re-export the whole API with their
+//! runtime filled in.
+
+/// Re-exports the whole core API, binding every runtime parameter to `$rt`.
+///
+/// An adapter crate calls this once at its root (`bind_runtime!(crate::Tokio);`)
+/// so that applications write `use asyncutils::buckets::TokenBucket;` and
+/// `asyncutils::time::sleep(d)` without naming a runtime, and switch runtimes
+/// by changing which adapter the `asyncutils` dependency points at.
+///
+/// `$rt` must implement [`Clock`](crate::time::Clock),
+/// [`Spawn`](crate::rt::Spawn), `SpawnBlocking` and `Default`.
+///
+/// What it generates, per module: everything from the core module, plus
+/// * `time`: `now`, `sleep`, `sleep_until`, `timeout(duration, future)` and
+///   `timeout_at(deadline, future)` on `$rt`;
+/// * `rt`: `spawn(future)` and `spawn_blocking(f)` on `$rt`, and the type
+///   `DefaultRuntime = $rt`;
+/// * `buckets`: `TokenBucket` = the core's `TokenBucket<$rt>`.
+#[macro_export]
+macro_rules! bind_runtime {
+    ($rt:ty) => {
+        pub use $crate::{audit, emit, error};
+
+        /// The runtime this crate binds.
+        pub type DefaultRuntime = $rt;
+
+        /// Time on this crate's runtime; see the core's `time` module.
+        pub mod time {
+            pub use $crate::time::*;
+
+            fn runtime() -> $rt {
+                <$rt as ::core::default::Default>::default()
+            }
+
+            /// The current instant on this runtime's clock.
+            #[must_use]
+            pub fn now() -> $crate::time::Instant {
+                $crate::time::Clock::now(&runtime())
+            }
+
+            /// Sleeps for `duration`.
+            pub fn sleep(duration: ::core::time::Duration) -> <$rt as $crate::time::Clock>::Sleep {
+                $crate::time::Clock::sleep(&runtime(), duration)
+            }
+
+            /// Sleeps until `deadline`.
+            pub fn sleep_until(deadline: $crate::time::Instant) -> <$rt as $crate::time::Clock>::Sleep {
+                $crate::time::Clock::sleep_until(&runtime(), deadline)
+            }
+
+            /// Runs `future` with a deadline `duration` from now; see the
+            /// core's `time::timeout`.
+            pub fn timeout<F: ::core::future::IntoFuture>(
+                duration: ::core::time::Duration,
+                future: F,
+            ) -> $crate::time::Timeout<F::IntoFuture, <$rt as $crate::time::Clock>::Sleep> {
+                $crate::time::timeout(&runtime(), duration, future)
+            }
+
+            /// Runs `future` with the absolute deadline `deadline`.
+            pub fn timeout_at<F: ::core::future::IntoFuture>(
+                deadline: $crate::time::Instant,
+                future: F,
+            ) -> $crate::time::Timeout<F::IntoFuture, <$rt as $crate::time::Clock>::Sleep> {
+                $crate::time::timeout_at(&runtime(), deadline, future)
+            }
+        }
+
+        /// Tasks on this crate's runtime; see the core's `rt` module.
+        pub mod rt {
+            pub use $crate::rt::*;
+
+            /// Spawns `future` on this runtime.
+            pub fn spawn<F>(future: F) -> $crate::rt::JoinHandle<F::Output>
+            where
+                F: ::core::future::Future + Send + 'static,
+                F::Output: Send + 'static,
+            {
+                $crate::rt::Spawn::spawn(&<$rt as ::core::default::Default>::default(), future)
+            }
+
+            /// Runs `f` on this runtime's blocking pool.
+            pub fn spawn_blocking<F, R>(f: F) -> $crate::rt::JoinHandle<R>
+            where
+                F: FnOnce() -> R + Send + 'static,
+                R: Send + 'static,
+            {
+                $crate::rt::SpawnBlocking::spawn_blocking(
+                    &<$rt as ::core::default::Default>::default(),
+                    f,
+                )
+            }
+        }
+
+        /// Rendezvous and other channels; see the core's `channels` module.
+        pub mod channels {
+            pub use $crate::channels::*;
+        }
+
+        /// Token buckets on this crate's clock; see the core's `buckets` module.
+        pub mod buckets {
+            pub use $crate::buckets::*;
+
+            /// A [`TokenBucket`]($crate::buckets::TokenBucket) on this
+            /// crate's runtime clock.
+            pub type TokenBucket = $crate::buckets::TokenBucket<$rt>;
+        }
+    };
+}

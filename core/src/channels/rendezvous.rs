@@ -1,0 +1,670 @@
+//! A Go-style unbuffered channel.
+//!
+//! Implementation notes: every pending operation owns a slot in one slab
+//! (see `waitlist`); putters, waiting getters and exchangers each form a FIFO
+//! queue through those slots. A put's value stays in the putter's slot until
+//! a getter, *in its own poll and under the lock*, takes it and marks the
+//! putter done. So a getter that is dropped has taken nothing, and a putter
+//! that is dropped removes its value before any getter can see it. A putter
+//! arriving while getters wait wakes ("notifies") the first one; `notified`
+//! counts getters woken for a value but not yet polled, so that a fresh
+//! getter only takes a value nobody was woken for, and a notified getter
+//! that is dropped passes its turn to the next.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use crate::loom::Mutex;
+use crate::waitlist::{Queue, Slots};
+
+
+/// An unbuffered channel: a [`put`](Rendezvous::put) completes only once a
+/// [`get`](Rendezvous::get) has taken its value, like a send on a Go channel
+/// without buffer. Two [`exchange`](Rendezvous::exchange)s pair up and swap
+/// values.
+///
+/// Share it by reference or in an `Arc`; every method takes `&self`.
+///
+/// # Fairness
+///
+/// Putters are served in arrival order, and so are getters and exchangers:
+/// the first getter to wait receives the first value put.
+///
+/// # Cancellation
+///
+/// Every future is cancel-safe. A dropped [`Get`] never consumes a value.
+/// Once the drop of a [`Put`] has returned, no getter can receive its value
+/// (a put that completed before it was dropped did deliver it). See
+/// [`Exchange`] for the one window an exchange has.
+///
+/// # Examples
+///
+/// ```
+/// use asyncutils_core::channels::Rendezvous;
+/// use futures_lite::future;
+///
+/// # future::block_on(async {
+/// let rv = Rendezvous::new();
+/// let (put, got) = future::zip(rv.put("ping"), rv.get()).await;
+/// assert_eq!(put, Ok(()));
+/// assert_eq!(got, Ok("ping"));
+///
+/// // Nobody is waiting, so the non-blocking variants refuse.
+/// assert!(rv.try_put("pong").is_err());
+/// assert!(rv.try_get().is_err());
+///
+/// let (a, b) = future::zip(rv.exchange("left"), rv.exchange("right")).await;
+/// assert_eq!((a, b), (Ok("right"), Ok("left")));
+/// # });
+/// ```
+pub struct Rendezvous<T> {
+    inner: Mutex<Inner<T>>,
+}
+
+struct Inner<T> {
+    slots: Slots<Waiter<T>>,
+    /// Values waiting for a getter (putters, and values given by `try_put`).
+    puts: Queue,
+    /// Getters waiting and not yet notified.
+    gets: Queue,
+    /// Exchangers waiting for a partner.
+    exchanges: Queue,
+    /// Getters woken for a value and not yet polled (in no queue).
+    notified: usize,
+}
+
+struct Waiter<T> {
+    /// Put: the value to hand over. Exchange: its own value, then the
+    /// partner's. Get: unused.
+    value: Option<T>,
+    waker: Option<Waker>,
+    state: State,
+    /// A value left by `try_put`: nobody waits on it.
+    detached: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Notified,
+    Done,
+    Reset,
+}
+
+/// How many operations are pending, from [`Rendezvous::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RendezvousState {
+    /// Values waiting to be taken (by pending puts, or accepted by
+    /// [`try_put`](Rendezvous::try_put) and not yet taken).
+    pub puts: usize,
+    /// Pending gets.
+    pub gets: usize,
+    /// Exchanges waiting for a partner.
+    pub exchanges: usize,
+}
+
+impl<T> Default for Rendezvous<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// === impl Rendezvous ===
+
+impl<T> Rendezvous<T> {
+    /// An empty rendezvous.
+    #[must_use]
+    pub fn new() -> Self {
+        Rendezvous {
+            inner: Mutex::new(Inner {
+                slots: Slots::new(),
+                puts: Queue::new(),
+                gets: Queue::new(),
+                exchanges: Queue::new(),
+                notified: 0,
+            }),
+        }
+    }
+
+    /// Hands `value` to a getter; completes once a getter has taken it.
+    ///
+    /// Resolves to `Err(ResetError(value))`, giving the value back, if
+    /// [`reset`](Rendezvous::reset) is called first.
+    pub fn put(&self, value: T) -> Put<'_, T> {
+        Put {
+            rendezvous: self,
+            value: Some(value),
+            key: None,
+        }
+    }
+
+    /// Takes a value from a putter, waiting for one if needed.
+    ///
+    /// Resolves to `Err(ResetError(()))` if [`reset`](Rendezvous::reset) is
+    /// called first.
+    pub fn get(&self) -> Get<'_, T> {
+        Get {
+            rendezvous: self,
+            key: None,
+        }
+    }
+
+    /// Pairs with another exchanger and swaps values with it.
+    ///
+    /// Exchanges pair only with exchanges, never with puts or gets.
+    pub fn exchange(&self, value: T) -> Exchange<'_, T> {
+        Exchange {
+            rendezvous: self,
+            value: Some(value),
+            key: None,
+        }
+    }
+
+    /// Hands `value` to a getter that is already waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPutError::NoGetter`], with the value, if no getter is waiting.
+    /// On success the value belongs to the rendezvous: the woken getter
+    /// takes it, or if that getter is dropped, the next get does.
+    pub fn try_put(&self, value: T) -> Result<(), TryPutError<T>> {
+        let waker = {
+            let mut inner = self.inner.lock();
+            if inner.gets.is_empty() {
+                return Err(TryPutError::NoGetter(value));
+            }
+            let key = inner.slots.insert(Waiter {
+                value: Some(value),
+                waker: None,
+                state: State::Waiting,
+                detached: true,
+            });
+            let Inner { slots, puts, .. } = &mut *inner;
+            slots.push_back(puts, key);
+            inner.notify_getter()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Takes a value from a putter that is already waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryGetError::NoPutter`] if no value is waiting for a getter.
+    pub fn try_get(&self) -> Result<T, TryGetError> {
+        let (value, waker) = {
+            let mut inner = self.inner.lock();
+            if inner.puts.len() <= inner.notified {
+                return Err(TryGetError::NoPutter);
+            }
+            inner.take_value()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(value)
+    }
+
+    /// Fails every pending operation: pending puts and exchanges resolve to
+    /// a [`ResetError`] holding their value, pending gets to
+    /// `ResetError(())`.
+    ///
+    /// Returns the values accepted by [`try_put`](Rendezvous::try_put) that
+    /// no getter took yet (usually none), since nobody waits to get them
+    /// back.
+    pub fn reset(&self) -> Vec<T> {
+        let mut wakers = Vec::new();
+        let mut orphans = Vec::new();
+        {
+            let mut inner = self.inner.lock();
+            let inner = &mut *inner;
+            for key in inner.slots.all_keys() {
+                let waiter = inner.slots.get_mut(key);
+                if !matches!(waiter.state, State::Waiting | State::Notified) {
+                    continue;
+                }
+                if waiter.detached {
+                    orphans.extend(inner.slots.remove_unlinked(key).value);
+                    continue;
+                }
+                waiter.state = State::Reset;
+                // Notified getters were woken already and hold no waker.
+                wakers.extend(waiter.waker.take());
+            }
+            // Every waiting slot was reset above: empty the queues at once.
+            inner.slots.forget_links();
+            inner.puts = Queue::new();
+            inner.gets = Queue::new();
+            inner.exchanges = Queue::new();
+            inner.notified = 0;
+        }
+        for w in wakers {
+            w.wake();
+        }
+        orphans
+    }
+
+    /// How many operations are pending right now.
+    #[must_use]
+    pub fn state(&self) -> RendezvousState {
+        let inner = self.inner.lock();
+        RendezvousState {
+            puts: inner.puts.len(),
+            gets: inner.gets.len() + inner.notified,
+            exchanges: inner.exchanges.len(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Rendezvous<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rendezvous")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl<T> Inner<T> {
+    /// Wakes the first waiting getter if some value is not yet promised to a
+    /// notified getter.
+    fn notify_getter(&mut self) -> Option<Waker> {
+        if self.puts.len() <= self.notified {
+            return None;
+        }
+        let key = self.slots.pop_front(&mut self.gets)?;
+        let getter = self.slots.get_mut(key);
+        getter.state = State::Notified;
+        self.notified += 1;
+        getter.waker.take()
+    }
+
+    /// Takes the value at the front of `puts`, completing its putter. The
+    /// caller has checked that `puts` is not empty.
+    fn take_value(&mut self) -> (T, Option<Waker>) {
+        let key = self
+            .slots
+            .pop_front(&mut self.puts)
+            .expect("caller checked for a waiting value");
+        let putter = self.slots.get_mut(key);
+        let value = putter.value.take().expect("a waiting put holds its value");
+        if putter.detached {
+            // A `try_put` value: nobody to tell, free the slot.
+            self.slots.remove(&mut self.puts, key);
+            return (value, None);
+        }
+        putter.state = State::Done;
+        (value, putter.waker.take())
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) => w.clone_from(waker),
+        None => *slot = Some(waker.clone()),
+    }
+}
+
+// === impl Put ===
+
+/// Future returned by [`Rendezvous::put`].
+///
+/// # Cancellation
+///
+/// Dropping it before it completes withdraws the value (it is dropped with
+/// the future); no getter receives it after the drop returns.
+#[must_use = "futures do nothing unless polled"]
+pub struct Put<'a, T> {
+    rendezvous: &'a Rendezvous<T>,
+    value: Option<T>,
+    key: Option<usize>,
+}
+
+impl<T> Unpin for Put<'_, T> {}
+
+impl<T> Future for Put<'_, T> {
+    type Output = Result<(), ResetError<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut inner = this.rendezvous.inner.lock();
+        let Some(key) = this.key else {
+            let value = this.value.take();
+            let key = inner.slots.insert(Waiter {
+                value,
+                waker: Some(cx.waker().clone()),
+                state: State::Waiting,
+                detached: false,
+            });
+            let Inner { slots, puts, .. } = &mut *inner;
+            slots.push_back(puts, key);
+            this.key = Some(key);
+            let waker = inner.notify_getter();
+            drop(inner);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            return Poll::Pending;
+        };
+        let putter = inner.slots.get_mut(key);
+        match putter.state {
+            State::Done => {
+                let Inner { slots, puts, .. } = &mut *inner;
+                slots.remove(puts, key);
+                this.key = None;
+                Poll::Ready(Ok(()))
+            }
+            State::Reset => {
+                let Inner { slots, puts, .. } = &mut *inner;
+                let waiter = slots.remove(puts, key);
+                this.key = None;
+                let value = waiter.value.expect("a reset put keeps its value");
+                Poll::Ready(Err(ResetError(value)))
+            }
+            State::Waiting | State::Notified => {
+                set_waker(&mut putter.waker, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for Put<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let withdrawn = {
+            let mut inner = self.rendezvous.inner.lock();
+            let Inner { slots, puts, .. } = &mut *inner;
+            slots.remove(puts, key)
+        };
+        // The value (if still there) is dropped here, outside the lock.
+        drop(withdrawn);
+    }
+}
+
+impl<T> fmt::Debug for Put<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Put")
+            .field("registered", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Get ===
+
+/// Future returned by [`Rendezvous::get`].
+///
+/// # Cancellation
+///
+/// Dropping it never consumes a value: values move only inside the poll that
+/// returns them. If it had been woken for a value, that turn passes to the
+/// next waiting getter.
+#[must_use = "futures do nothing unless polled"]
+pub struct Get<'a, T> {
+    rendezvous: &'a Rendezvous<T>,
+    key: Option<usize>,
+}
+
+impl<T> Future for Get<'_, T> {
+    type Output = Result<T, ResetError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut inner = this.rendezvous.inner.lock();
+        let Some(key) = this.key else {
+            if inner.puts.len() > inner.notified {
+                let (value, waker) = inner.take_value();
+                drop(inner);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return Poll::Ready(Ok(value));
+            }
+            let key = inner.slots.insert(Waiter {
+                value: None,
+                waker: Some(cx.waker().clone()),
+                state: State::Waiting,
+                detached: false,
+            });
+            let Inner { slots, gets, .. } = &mut *inner;
+            slots.push_back(gets, key);
+            this.key = Some(key);
+            return Poll::Pending;
+        };
+        match inner.slots.get(key).state {
+            State::Notified => {
+                inner.notified -= 1;
+                if inner.puts.is_empty() {
+                    // The putter we were woken for withdrew; wait again, at
+                    // the front since we were first.
+                    let Inner { slots, gets, .. } = &mut *inner;
+                    let getter = slots.get_mut(key);
+                    getter.state = State::Waiting;
+                    set_waker(&mut getter.waker, cx.waker());
+                    slots.push_front(gets, key);
+                    return Poll::Pending;
+                }
+                let Inner { slots, gets, .. } = &mut *inner;
+                slots.remove(gets, key);
+                this.key = None;
+                let (value, waker) = inner.take_value();
+                drop(inner);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                Poll::Ready(Ok(value))
+            }
+            State::Reset => {
+                let Inner { slots, gets, .. } = &mut *inner;
+                slots.remove(gets, key);
+                this.key = None;
+                Poll::Ready(Err(ResetError(())))
+            }
+            State::Waiting | State::Done => {
+                set_waker(&mut inner.slots.get_mut(key).waker, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for Get<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let waker = {
+            let mut inner = self.rendezvous.inner.lock();
+            let Inner { slots, gets, .. } = &mut *inner;
+            let getter = slots.remove(gets, key);
+            if getter.state == State::Notified {
+                inner.notified -= 1;
+                inner.notify_getter()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Get<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Get")
+            .field("registered", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Exchange ===
+
+/// Future returned by [`Rendezvous::exchange`].
+///
+/// # Cancellation
+///
+/// Dropped while waiting for a partner, it withdraws its value. The exchange
+/// completes in the poll of whichever side arrives second: that side returns
+/// the first side's value at once and leaves its own in the first side's
+/// future. If the first side is dropped after that and before it is polled
+/// again, the value left for it is dropped with it — the second side has
+/// already returned, so there is nobody to give it back to.
+#[must_use = "futures do nothing unless polled"]
+pub struct Exchange<'a, T> {
+    rendezvous: &'a Rendezvous<T>,
+    value: Option<T>,
+    key: Option<usize>,
+}
+
+impl<T> Unpin for Exchange<'_, T> {}
+
+impl<T> Future for Exchange<'_, T> {
+    type Output = Result<T, ResetError<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut inner = this.rendezvous.inner.lock();
+        let Some(key) = this.key else {
+            let Inner {
+                slots, exchanges, ..
+            } = &mut *inner;
+            if let Some(partner) = slots.pop_front(exchanges) {
+                let partner = slots.get_mut(partner);
+                let theirs = partner.value.take().expect("a waiting exchange holds its value");
+                partner.value = this.value.take();
+                partner.state = State::Done;
+                let waker = partner.waker.take();
+                drop(inner);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                return Poll::Ready(Ok(theirs));
+            }
+            let key = slots.insert(Waiter {
+                value: this.value.take(),
+                waker: Some(cx.waker().clone()),
+                state: State::Waiting,
+                detached: false,
+            });
+            slots.push_back(exchanges, key);
+            this.key = Some(key);
+            return Poll::Pending;
+        };
+        let Inner {
+            slots, exchanges, ..
+        } = &mut *inner;
+        match slots.get(key).state {
+            State::Done | State::Reset => {
+                let reset = slots.get(key).state == State::Reset;
+                let waiter = slots.remove(exchanges, key);
+                this.key = None;
+                let value = waiter.value.expect("a finished exchange holds a value");
+                Poll::Ready(if reset { Err(ResetError(value)) } else { Ok(value) })
+            }
+            State::Waiting | State::Notified => {
+                set_waker(&mut slots.get_mut(key).waker, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for Exchange<'_, T> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let dropped = {
+            let mut inner = self.rendezvous.inner.lock();
+            let Inner {
+                slots, exchanges, ..
+            } = &mut *inner;
+            slots.remove(exchanges, key)
+        };
+        drop(dropped);
+    }
+}
+
+impl<T> fmt::Debug for Exchange<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exchange")
+            .field("registered", &self.key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+// === errors ===
+
+/// The rendezvous was [`reset`](Rendezvous::reset) while the operation was
+/// pending. Holds the value the operation gave, if any, to hand it back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ResetError<T = ()>(pub T);
+
+impl<T> ResetError<T> {
+    /// The value given back.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for ResetError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResetError(..)")
+    }
+}
+
+impl<T> fmt::Display for ResetError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the rendezvous was reset")
+    }
+}
+
+impl<T> core::error::Error for ResetError<T> {}
+
+/// Why [`Rendezvous::try_put`] refused; holds the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TryPutError<T> {
+    /// No getter was waiting.
+    NoGetter(T),
+}
+
+impl<T> TryPutError<T> {
+    /// The value given back.
+    pub fn into_inner(self) -> T {
+        match self {
+            TryPutError::NoGetter(v) => v,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TryPutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NoGetter(..)")
+    }
+}
+
+impl<T> fmt::Display for TryPutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no getter is waiting")
+    }
+}
+
+impl<T> core::error::Error for TryPutError<T> {}
+
+/// Why [`Rendezvous::try_get`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryGetError {
+    /// No putter was waiting with a value.
+    NoPutter,
+}
+
+impl fmt::Display for TryGetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no putter is waiting")
+    }
+}
+
+impl core::error::Error for TryGetError {}
