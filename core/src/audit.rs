@@ -120,3 +120,5 @@ macro_rules! emit {
     };
 }
 
+#[cfg(all(test, feature = "std"))]
+mod tests;

@@ -42,6 +42,10 @@ extern crate std;
 
 pub(crate) mod loom;
 pub(crate) mod waitlist;
+#[cfg(all(test, feature = "std"))]
+pub(crate) mod test_util;
+#[cfg(all(test, feature = "std"))]
+mod loom_models;
 
 pub mod audit;
 pub mod buckets;

@@ -140,3 +140,35 @@ pub(crate) mod spin {
         }
     }
 }
+
+/// Runs a concurrency model: exhaustively under loom, once with real
+/// threads otherwise, so the models double as ordinary tests.
+#[cfg(all(test, feature = "std"))]
+pub(crate) mod model {
+    #[cfg(loom)]
+    pub(crate) use loom::thread;
+    #[cfg(not(loom))]
+    pub(crate) use std::thread;
+
+    pub(crate) fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+        #[cfg(loom)]
+        {
+            let mut builder = loom::model::Builder::new();
+            builder.preemption_bound = Some(3);
+            builder.check(f);
+        }
+        #[cfg(not(loom))]
+        f();
+    }
+
+    pub(crate) fn block_on<F: core::future::Future>(f: F) -> F::Output {
+        #[cfg(loom)]
+        {
+            loom::future::block_on(f)
+        }
+        #[cfg(not(loom))]
+        {
+            futures_lite::future::block_on(f)
+        }
+    }
+}

@@ -25,6 +25,8 @@
 //! ```
 
 mod join;
+#[cfg(all(test, feature = "std"))]
+mod tests;
 #[cfg(feature = "std")]
 mod virtual_runtime;
 

@@ -29,6 +29,9 @@ mod instant;
 mod manual;
 mod timeout;
 
+#[cfg(all(test, feature = "std"))]
+mod tests;
+
 pub use instant::Instant;
 pub use manual::{ManualClock, ManualSleep};
 pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

@@ -27,6 +27,9 @@ use crate::error::InvalidArgument;
 use crate::loom::{AtomicU64, Ordering};
 use crate::time::{Clock, Instant};
 
+#[cfg(all(test, feature = "std"))]
+mod tests;
+
 
 /// Largest `tau` accepted, so `tat` arithmetic cannot overflow in practice
 /// (2^62 ns is about 146 years).
@@ -134,7 +137,7 @@ impl<C: Clock> TokenBucket<C> {
             ));
         }
         let interval = round_positive(1e9 / rate);
-        if interval < 1.0 {
+        if rate > 1e9 {
             return Err(InvalidArgument::new("rate", "at most 1e9 tokens per second"));
         }
         if !(capacity.is_finite() && capacity > 0.0) {
@@ -247,6 +250,7 @@ impl<C: Clock> TokenBucket<C> {
             bucket: self,
             n,
             reserved: None,
+            done: false,
             sleep: None,
         }
     }
@@ -298,6 +302,9 @@ impl<C> fmt::Debug for TokenBucket<C> {
 pin_project! {
     /// Future returned by [`TokenBucket::acquire`].
     ///
+    /// Polling it again after it completed returns `Ok(())` again and takes
+    /// no more tokens.
+    ///
     /// # Cancellation
     ///
     /// The reservation is made at the first poll. Dropping the future before
@@ -309,6 +316,8 @@ pin_project! {
         n: u64,
         // Cost in nanoseconds, once reserved.
         reserved: Option<u64>,
+        // Completed: polling again takes nothing more.
+        done: bool,
         #[pin]
         sleep: Option<C::Sleep>,
     }
@@ -328,6 +337,9 @@ impl<C: Clock> Future for Acquire<'_, C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(Ok(()));
+        }
         if this.reserved.is_none() {
             let cost = match this.bucket.cost(*this.n) {
                 Ok(cost) => cost,
@@ -335,6 +347,7 @@ impl<C: Clock> Future for Acquire<'_, C> {
             };
             let ready_at = this.bucket.reserve(cost);
             if ready_at <= this.bucket.clock.now().as_nanos() {
+                *this.done = true;
                 return Poll::Ready(Ok(()));
             }
             *this.reserved = Some(cost);
@@ -351,6 +364,7 @@ impl<C: Clock> Future for Acquire<'_, C> {
             Poll::Ready(_) => {
                 // The tokens are ours now: nothing to refund on drop.
                 *this.reserved = None;
+                *this.done = true;
                 this.sleep.set(None);
                 Poll::Ready(Ok(()))
             }

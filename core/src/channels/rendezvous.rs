@@ -20,6 +20,9 @@ use core::task::{Context, Poll, Waker};
 use crate::loom::Mutex;
 use crate::waitlist::{Queue, Slots};
 
+#[cfg(all(test, feature = "std"))]
+mod tests;
+
 
 /// An unbuffered channel: a [`put`](Rendezvous::put) completes only once a
 /// [`get`](Rendezvous::get) has taken its value, like a send on a Go channel
@@ -150,6 +153,7 @@ impl<T> Rendezvous<T> {
         Get {
             rendezvous: self,
             key: None,
+            done: false,
         }
     }
 
@@ -315,6 +319,10 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
 
 /// Future returned by [`Rendezvous::put`].
 ///
+/// # Panics
+///
+/// If polled again after it completed.
+///
 /// # Cancellation
 ///
 /// Dropping it before it completes withdraws the value (it is dropped with
@@ -335,9 +343,9 @@ impl<T> Future for Put<'_, T> {
         let this = &mut *self;
         let mut inner = this.rendezvous.inner.lock();
         let Some(key) = this.key else {
-            let value = this.value.take();
+            let value = this.value.take().expect("`Put` polled after completion");
             let key = inner.slots.insert(Waiter {
-                value,
+                value: Some(value),
                 waker: Some(cx.waker().clone()),
                 state: State::Waiting,
                 detached: false,
@@ -400,6 +408,10 @@ impl<T> fmt::Debug for Put<'_, T> {
 
 /// Future returned by [`Rendezvous::get`].
 ///
+/// # Panics
+///
+/// If polled again after it completed.
+///
 /// # Cancellation
 ///
 /// Dropping it never consumes a value: values move only inside the poll that
@@ -409,6 +421,7 @@ impl<T> fmt::Debug for Put<'_, T> {
 pub struct Get<'a, T> {
     rendezvous: &'a Rendezvous<T>,
     key: Option<usize>,
+    done: bool,
 }
 
 impl<T> Future for Get<'_, T> {
@@ -416,10 +429,12 @@ impl<T> Future for Get<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        assert!(!this.done, "`Get` polled after completion");
         let mut inner = this.rendezvous.inner.lock();
         let Some(key) = this.key else {
             if inner.puts.len() > inner.notified {
                 let (value, waker) = inner.take_value();
+                this.done = true;
                 drop(inner);
                 if let Some(w) = waker {
                     w.wake();
@@ -453,6 +468,7 @@ impl<T> Future for Get<'_, T> {
                 let Inner { slots, gets, .. } = &mut *inner;
                 slots.remove(gets, key);
                 this.key = None;
+                this.done = true;
                 let (value, waker) = inner.take_value();
                 drop(inner);
                 if let Some(w) = waker {
@@ -464,6 +480,7 @@ impl<T> Future for Get<'_, T> {
                 let Inner { slots, gets, .. } = &mut *inner;
                 slots.remove(gets, key);
                 this.key = None;
+                this.done = true;
                 Poll::Ready(Err(ResetError(())))
             }
             State::Waiting | State::Done => {
@@ -506,6 +523,10 @@ impl<T> fmt::Debug for Get<'_, T> {
 
 /// Future returned by [`Rendezvous::exchange`].
 ///
+/// # Panics
+///
+/// If polled again after it completed.
+///
 /// # Cancellation
 ///
 /// Dropped while waiting for a partner, it withdraws its value. The exchange
@@ -533,10 +554,11 @@ impl<T> Future for Exchange<'_, T> {
             let Inner {
                 slots, exchanges, ..
             } = &mut *inner;
+            let ours = this.value.take().expect("`Exchange` polled after completion");
             if let Some(partner) = slots.pop_front(exchanges) {
                 let partner = slots.get_mut(partner);
                 let theirs = partner.value.take().expect("a waiting exchange holds its value");
-                partner.value = this.value.take();
+                partner.value = Some(ours);
                 partner.state = State::Done;
                 let waker = partner.waker.take();
                 drop(inner);
@@ -546,7 +568,7 @@ impl<T> Future for Exchange<'_, T> {
                 return Poll::Ready(Ok(theirs));
             }
             let key = slots.insert(Waiter {
-                value: this.value.take(),
+                value: Some(ours),
                 waker: Some(cx.waker().clone()),
                 state: State::Waiting,
                 detached: false,

@@ -1,0 +1,127 @@
+//! Concurrency models of the lock-free and lock-based cores. Under
+//! `RUSTFLAGS="--cfg loom"` loom explores every interleaving (bounded
+//! preemption); otherwise each model runs once on real threads.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use crate::buckets::{TokenBucket, TryAcquireError};
+use crate::channels::Rendezvous;
+use crate::loom::model::{block_on, model, thread};
+use crate::time::{Clock, Instant};
+
+/// A clock stuck at one instant whose sleeps never end: the models check
+/// the atomic bookkeeping, not time.
+#[derive(Clone, Copy)]
+struct FrozenClock;
+
+struct Never;
+
+impl Future for Never {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Clock for FrozenClock {
+    type Sleep = Never;
+    fn now(&self) -> Instant {
+        Instant::from_nanos(1_000)
+    }
+    fn sleep_until(&self, _: Instant) -> Never {
+        Never
+    }
+}
+
+#[test]
+fn token_bucket_concurrent_takes_never_over_grant() {
+    model(|| {
+        let bucket = Arc::new(TokenBucket::with_clock(1.0, 1.0, FrozenClock).unwrap());
+        let b2 = bucket.clone();
+        let other = thread::spawn(move || b2.try_acquire(1).is_ok());
+        let here = bucket.try_acquire(1).is_ok();
+        let there = other.join().unwrap();
+        assert!(here ^ there, "exactly one of two takes of the last token wins");
+    });
+}
+
+#[test]
+fn token_bucket_refund_races_with_take() {
+    model(|| {
+        let bucket = Arc::new(TokenBucket::with_clock(1.0, 1.0, FrozenClock).unwrap());
+        bucket.try_acquire(1).unwrap();
+        let b2 = bucket.clone();
+        // Reserve a token that is not there, then cancel: a refund.
+        let canceller = thread::spawn(move || {
+            let mut acquire = core::pin::pin!(b2.acquire(1));
+            let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+                Poll::Ready(cx.waker().clone())
+            }));
+            assert!(
+                acquire
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        });
+        let taken = bucket.try_acquire(1);
+        canceller.join().unwrap();
+        // Whatever the interleaving, the bucket is empty at the end: the
+        // frozen clock never refills it, the refund restores the debt.
+        assert!(matches!(taken, Err(TryAcquireError::Insufficient { .. })));
+        assert!(matches!(
+            bucket.try_acquire(1),
+            Err(TryAcquireError::Insufficient { .. })
+        ));
+    });
+}
+
+#[test]
+fn rendezvous_hands_each_value_to_one_getter() {
+    model(|| {
+        let rv = Arc::new(Rendezvous::new());
+        let producer = {
+            let rv = rv.clone();
+            thread::spawn(move || {
+                block_on(rv.put(1u8)).unwrap();
+                block_on(rv.put(2u8)).unwrap();
+            })
+        };
+        let consumer = {
+            let rv = rv.clone();
+            thread::spawn(move || block_on(rv.get()).unwrap())
+        };
+        let here = block_on(rv.get()).unwrap();
+        let there = consumer.join().unwrap();
+        producer.join().unwrap();
+        let mut got = Vec::from([here, there]);
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+#[test]
+fn rendezvous_try_put_races_with_cancelled_get() {
+    model(|| {
+        let rv = Arc::new(Rendezvous::new());
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        let mut get = alloc::boxed::Box::pin(rv.get());
+        assert!(
+            get.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        let rv2 = rv.clone();
+        let putter = thread::spawn(move || rv2.try_put(5u8).is_ok());
+        drop(get);
+        let accepted = putter.join().unwrap();
+        // If the put was accepted, the value must still be there.
+        assert_eq!(rv.try_get().ok(), accepted.then_some(5));
+    });
+}
