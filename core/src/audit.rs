@@ -44,8 +44,8 @@ mod hook;
 mod value;
 
 pub use hook::{
-    emit, enabled, extracting, global, listening, listening_all, subscribe, subscribe_all,
-    unsubscribe, Extracting, Hook, Listening, SubscriptionId,
+    Extracting, Hook, Listening, SubscriptionId, emit, enabled, extracting, global, listening,
+    listening_all, subscribe, subscribe_all, unsubscribe,
 };
 pub use value::{Arg, Event, OwnedEvent, OwnedValue, Value};
 

@@ -45,7 +45,9 @@ macro_rules! bind_runtime {
             }
 
             /// Sleeps until `deadline`.
-            pub fn sleep_until(deadline: $crate::time::Instant) -> <$rt as $crate::time::Clock>::Sleep {
+            pub fn sleep_until(
+                deadline: $crate::time::Instant,
+            ) -> <$rt as $crate::time::Clock>::Sleep {
                 $crate::time::Clock::sleep_until(&runtime(), deadline)
             }
 

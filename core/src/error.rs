@@ -34,7 +34,11 @@ impl InvalidArgument {
 
 impl fmt::Display for InvalidArgument {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid argument `{}`: must be {}", self.name, self.requirement)
+        write!(
+            f,
+            "invalid argument `{}`: must be {}",
+            self.name, self.requirement
+        )
     }
 }
 

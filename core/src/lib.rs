@@ -41,11 +41,11 @@ extern crate alloc;
 extern crate std;
 
 pub(crate) mod loom;
-pub(crate) mod waitlist;
-#[cfg(all(test, feature = "std"))]
-pub(crate) mod test_util;
 #[cfg(all(test, feature = "std"))]
 mod loom_models;
+#[cfg(all(test, feature = "std"))]
+pub(crate) mod test_util;
+pub(crate) mod waitlist;
 
 pub mod audit;
 pub mod buckets;

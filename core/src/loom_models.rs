@@ -45,7 +45,10 @@ fn token_bucket_concurrent_takes_never_over_grant() {
         let other = thread::spawn(move || b2.try_acquire(1).is_ok());
         let here = bucket.try_acquire(1).is_ok();
         let there = other.join().unwrap();
-        assert!(here ^ there, "exactly one of two takes of the last token wins");
+        assert!(
+            here ^ there,
+            "exactly one of two takes of the last token wins"
+        );
     });
 }
 

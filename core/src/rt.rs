@@ -30,7 +30,7 @@ mod tests;
 #[cfg(feature = "std")]
 mod virtual_runtime;
 
-pub use join::{joinable, JoinError, JoinHandle, Task};
+pub use join::{JoinError, JoinHandle, Task, joinable};
 #[cfg(feature = "std")]
 pub use virtual_runtime::VirtualRuntime;
 

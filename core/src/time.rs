@@ -34,7 +34,7 @@ mod tests;
 
 pub use instant::Instant;
 pub use manual::{ManualClock, ManualSleep};
-pub use timeout::{timeout, timeout_at, Elapsed, Timeout};
+pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
 
 use core::future::Future;
 use core::time::Duration;

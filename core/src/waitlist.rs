@@ -8,7 +8,7 @@
 //! without searching. Several queues (say, putters and getters) can share
 //! one slab; each `Queue` is just a head, a tail and a length. A slot that is
 //! in no queue (a waiter that was handed its value and has not yet polled)
-//! keeps `linked == false`.
+//! keeps `linked == false`. A slot is in at most one queue at a time.
 
 use slab::Slab;
 
@@ -59,7 +59,6 @@ impl<T> Slots<T> {
         &mut self.slab[key].value
     }
 
-
     pub(crate) fn push_back(&mut self, queue: &mut Queue, key: usize) {
         debug_assert!(!self.slab[key].linked);
         let node = &mut self.slab[key];
@@ -95,6 +94,36 @@ impl<T> Slots<T> {
         Some(key)
     }
 
+    /// Takes the back waiter out of `queue`; its slot stays allocated.
+    pub(crate) fn pop_back(&mut self, queue: &mut Queue) -> Option<usize> {
+        let key = queue.tail?;
+        self.unlink(queue, key);
+        Some(key)
+    }
+
+    /// Position of `key` in `queue` (front is 0), walking from the front.
+    pub(crate) fn position(&self, queue: &Queue, key: usize) -> Option<usize> {
+        let mut cursor = queue.head;
+        let mut i = 0;
+        while let Some(k) = cursor {
+            if k == key {
+                return Some(i);
+            }
+            cursor = self.slab[k].next;
+            i += 1;
+        }
+        None
+    }
+
+    /// The key at position `n` of `queue`.
+    pub(crate) fn nth(&self, queue: &Queue, n: usize) -> Option<usize> {
+        let mut cursor = queue.head;
+        for _ in 0..n {
+            cursor = self.slab[cursor?].next;
+        }
+        cursor
+    }
+
     /// Takes `key` out of `queue` if it is linked; its slot stays allocated.
     pub(crate) fn unlink(&mut self, queue: &mut Queue, key: usize) {
         let node = &mut self.slab[key];
@@ -113,7 +142,6 @@ impl<T> Slots<T> {
         }
         queue.len -= 1;
     }
-
 }
 
 impl Queue {
@@ -132,7 +160,6 @@ impl Queue {
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
-
 }
 
 impl<T> Slots<T> {
@@ -155,5 +182,4 @@ impl<T> Slots<T> {
             node.next = None;
         }
     }
-
 }

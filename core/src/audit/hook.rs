@@ -57,8 +57,9 @@ pub fn enabled() -> bool {
 
 /// Raises `name` with `args` on the process-wide hook.
 ///
-/// Costs one relaxed atomic load and a branch when nobody listens; the
-/// [`emit!`](crate::emit) macro also skips building `args` then.
+/// When nobody listens this is one relaxed atomic load and a branch, but the
+/// caller has already built `args`; the [`emit!`](crate::emit) macro checks
+/// first and builds nothing, which is what primitives use.
 #[inline]
 pub fn emit(name: &str, args: &[Arg<'_>]) {
     GLOBAL.emit(name, args);

@@ -14,7 +14,14 @@ use super::*;
 #[test]
 fn emit_macro_reaches_named_listeners_only() {
     let got = extracting("test.audit.named", |e| e.to_owned_event());
-    crate::emit!("test.audit.named", n = 3u8, who = "me", ratio = 0.5, flag = true, nothing = ());
+    crate::emit!(
+        "test.audit.named",
+        n = 3u8,
+        who = "me",
+        ratio = 0.5,
+        flag = true,
+        nothing = ()
+    );
     crate::emit!("test.audit.other", n = 4u8);
     let got = got.finish();
     assert_eq!(got.len(), 1);
@@ -76,7 +83,10 @@ fn subscribe_and_unsubscribe_by_id() {
     let id = hook.subscribe("e", |_| {});
     assert!(hook.is_enabled());
     assert!(hook.unsubscribe(id));
-    assert!(!hook.unsubscribe(id), "second removal reports nothing removed");
+    assert!(
+        !hook.unsubscribe(id),
+        "second removal reports nothing removed"
+    );
     assert!(!hook.is_enabled());
 }
 
@@ -157,6 +167,9 @@ fn values_convert_and_display() {
     assert_eq!(Value::UInt(7).as_u64(), Some(7));
     assert_eq!(Value::Int(-1).as_u64(), None);
     let args = [Arg::new("a", 1i32), Arg::new("b", "x")];
-    let e = Event { name: "n", args: &args };
+    let e = Event {
+        name: "n",
+        args: &args,
+    };
     assert_eq!(e.to_string(), "n(a=1, b=\"x\")");
 }

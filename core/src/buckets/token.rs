@@ -30,7 +30,6 @@ use crate::time::{Clock, Instant};
 #[cfg(all(test, feature = "std"))]
 mod tests;
 
-
 /// Largest `tau` accepted, so `tat` arithmetic cannot overflow in practice
 /// (2^62 ns is about 146 years).
 const MAX_TAU: f64 = (1u64 << 62) as f64;
@@ -138,7 +137,10 @@ impl<C: Clock> TokenBucket<C> {
         }
         let interval = round_positive(1e9 / rate);
         if rate > 1e9 {
-            return Err(InvalidArgument::new("rate", "at most 1e9 tokens per second"));
+            return Err(InvalidArgument::new(
+                "rate",
+                "at most 1e9 tokens per second",
+            ));
         }
         if !(capacity.is_finite() && capacity > 0.0) {
             return Err(InvalidArgument::new(
@@ -153,7 +155,11 @@ impl<C: Clock> TokenBucket<C> {
                 "small enough to refill (capacity / rate) within 146 years",
             ));
         }
-        crate::emit!("asyncutils.buckets.TokenBucket", rate = rate, capacity = capacity);
+        crate::emit!(
+            "asyncutils.buckets.TokenBucket",
+            rate = rate,
+            capacity = capacity
+        );
         let now = clock.now().as_nanos();
         Ok(TokenBucket {
             clock,
@@ -211,7 +217,7 @@ impl<C: Clock> TokenBucket<C> {
 
     /// Takes `n` tokens if they are available now.
     ///
-    /// Taking zero tokens always succeeds.
+    /// Taking zero tokens always succeeds, even while others wait.
     ///
     /// # Errors
     ///
@@ -220,6 +226,9 @@ impl<C: Clock> TokenBucket<C> {
     /// * [`TryAcquireError::Invalid`] if `n` exceeds the capacity (it never
     ///   could succeed).
     pub fn try_acquire(&self, n: u64) -> Result<(), TryAcquireError> {
+        if n == 0 {
+            return Ok(());
+        }
         let cost = self.cost(n).map_err(TryAcquireError::Invalid)?;
         let now = self.clock.now().as_nanos();
         let limit = now.saturating_add(self.tau);
@@ -241,7 +250,8 @@ impl<C: Clock> TokenBucket<C> {
         }
     }
 
-    /// Waits until `n` tokens are available and takes them.
+    /// Waits until `n` tokens are available and takes them. Zero tokens
+    /// are granted at once, even while others wait.
     ///
     /// The future resolves to an [`InvalidArgument`] error at once if `n`
     /// exceeds the capacity.
@@ -255,8 +265,8 @@ impl<C: Clock> TokenBucket<C> {
         }
     }
 
-    /// Reserves `cost` at the back of the queue; returns when the tokens are
-    /// in (nanoseconds on the clock).
+    /// Reserves `cost` at the back of the queue; returns the new `tat` (the
+    /// reservation's end). The tokens are in at `end - tau`.
     fn reserve(&self, cost: u64) -> u64 {
         let now = self.clock.now().as_nanos();
         let mut tat = self.tat.load(Ordering::Acquire);
@@ -266,17 +276,26 @@ impl<C: Clock> TokenBucket<C> {
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return next.saturating_sub(self.tau),
+                Ok(_) => return next,
                 Err(current) => tat = current,
             }
         }
     }
 
-    /// Gives back a reservation that was never used.
-    fn refund(&self, cost: u64) {
+    /// Gives back a reservation of `cost` ending at `end` that was never
+    /// used. Only the part still ahead of `now` comes back: the part time
+    /// has already passed was absorbed by `max(tat, now)` (the bucket would
+    /// have refilled anyway), and refunding it would let a burst exceed the
+    /// capacity.
+    fn refund(&self, cost: u64, end: u64) {
+        let now = self.clock.now().as_nanos();
+        let refund = cost.min(end.saturating_sub(now));
+        if refund == 0 {
+            return;
+        }
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
-            let next = tat.saturating_sub(cost);
+            let next = tat.saturating_sub(refund);
             match self
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
@@ -308,14 +327,16 @@ pin_project! {
     /// # Cancellation
     ///
     /// The reservation is made at the first poll. Dropping the future before
-    /// it completes gives the reserved tokens back to the bucket; waiters
-    /// queued behind it keep their place and their wake-up time.
+    /// it completes gives the reserved tokens back to the bucket — the part
+    /// of the reservation not yet overtaken by time, so a late drop never
+    /// lets a burst exceed the capacity. Waiters queued behind it keep their
+    /// place and their wake-up time.
     #[must_use = "futures do nothing unless polled"]
     pub struct Acquire<'a, C: Clock> {
         bucket: &'a TokenBucket<C>,
         n: u64,
-        // Cost in nanoseconds, once reserved.
-        reserved: Option<u64>,
+        // Cost and end of the reservation (nanoseconds), once reserved.
+        reserved: Option<(u64, u64)>,
         // Completed: polling again takes nothing more.
         done: bool,
         #[pin]
@@ -325,8 +346,8 @@ pin_project! {
     impl<C: Clock> PinnedDrop for Acquire<'_, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(cost) = this.reserved.take() {
-                this.bucket.refund(cost);
+            if let Some((cost, end)) = this.reserved.take() {
+                this.bucket.refund(cost, end);
             }
         }
     }
@@ -342,15 +363,20 @@ impl<C: Clock> Future for Acquire<'_, C> {
         }
         if this.reserved.is_none() {
             let cost = match this.bucket.cost(*this.n) {
+                Ok(0) => {
+                    *this.done = true;
+                    return Poll::Ready(Ok(()));
+                }
                 Ok(cost) => cost,
                 Err(e) => return Poll::Ready(Err(e)),
             };
-            let ready_at = this.bucket.reserve(cost);
+            let end = this.bucket.reserve(cost);
+            let ready_at = end.saturating_sub(this.bucket.tau);
             if ready_at <= this.bucket.clock.now().as_nanos() {
                 *this.done = true;
                 return Poll::Ready(Ok(()));
             }
-            *this.reserved = Some(cost);
+            *this.reserved = Some((cost, end));
             this.sleep.set(Some(
                 this.bucket.clock.sleep_until(Instant::from_nanos(ready_at)),
             ));

@@ -5,11 +5,19 @@
 //! queue through those slots. A put's value stays in the putter's slot until
 //! a getter, *in its own poll and under the lock*, takes it and marks the
 //! putter done. So a getter that is dropped has taken nothing, and a putter
-//! that is dropped removes its value before any getter can see it. A putter
-//! arriving while getters wait wakes ("notifies") the first one; `notified`
-//! counts getters woken for a value but not yet polled, so that a fresh
-//! getter only takes a value nobody was woken for, and a notified getter
-//! that is dropped passes its turn to the next.
+//! that is dropped removes its value before any getter can see it.
+//!
+//! A putter arriving while getters wait moves the first waiting getter to
+//! the `notified` queue and wakes it. Invariant: `notified.len() <=
+//! puts.len()`, and values are matched to notified getters by position:
+//! the i-th notified getter takes the i-th waiting value, so the first
+//! getter to wait gets the first value whatever order an executor polls
+//! them in, and nobody waits for a slower getter ahead. (Finding the
+//! position walks the queues; both are bounded by the values in flight.)
+//! A fresh getter or `try_get` only takes a value beyond those promised. A
+//! notified getter that is dropped passes its turn on; a putter that
+//! withdraws sends the *last* notified getter back to the front of the
+//! waiting queue.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -22,7 +30,6 @@ use crate::waitlist::{Queue, Slots};
 
 #[cfg(all(test, feature = "std"))]
 mod tests;
-
 
 /// An unbuffered channel: a [`put`](Rendezvous::put) completes only once a
 /// [`get`](Rendezvous::get) has taken its value, like a send on a Go channel
@@ -75,8 +82,9 @@ struct Inner<T> {
     gets: Queue,
     /// Exchangers waiting for a partner.
     exchanges: Queue,
-    /// Getters woken for a value and not yet polled (in no queue).
-    notified: usize,
+    /// Getters woken for a value, in arrival order; the i-th takes the i-th
+    /// value of `puts`.
+    notified: Queue,
 }
 
 struct Waiter<T> {
@@ -128,7 +136,7 @@ impl<T> Rendezvous<T> {
                 puts: Queue::new(),
                 gets: Queue::new(),
                 exchanges: Queue::new(),
-                notified: 0,
+                notified: Queue::new(),
             }),
         }
     }
@@ -205,10 +213,10 @@ impl<T> Rendezvous<T> {
     pub fn try_get(&self) -> Result<T, TryGetError> {
         let (value, waker) = {
             let mut inner = self.inner.lock();
-            if inner.puts.len() <= inner.notified {
+            if inner.puts.len() <= inner.notified.len() {
                 return Err(TryGetError::NoPutter);
             }
-            inner.take_value()
+            inner.take_unpromised()
         };
         if let Some(w) = waker {
             w.wake();
@@ -239,7 +247,7 @@ impl<T> Rendezvous<T> {
                     continue;
                 }
                 waiter.state = State::Reset;
-                // Notified getters were woken already and hold no waker.
+                // Notified getters that have not polled since hold no waker.
                 wakers.extend(waiter.waker.take());
             }
             // Every waiting slot was reset above: empty the queues at once.
@@ -247,7 +255,7 @@ impl<T> Rendezvous<T> {
             inner.puts = Queue::new();
             inner.gets = Queue::new();
             inner.exchanges = Queue::new();
-            inner.notified = 0;
+            inner.notified = Queue::new();
         }
         for w in wakers {
             w.wake();
@@ -261,7 +269,7 @@ impl<T> Rendezvous<T> {
         let inner = self.inner.lock();
         RendezvousState {
             puts: inner.puts.len(),
-            gets: inner.gets.len() + inner.notified,
+            gets: inner.gets.len() + inner.notified.len(),
             exchanges: inner.exchanges.len(),
         }
     }
@@ -279,23 +287,41 @@ impl<T> Inner<T> {
     /// Wakes the first waiting getter if some value is not yet promised to a
     /// notified getter.
     fn notify_getter(&mut self) -> Option<Waker> {
-        if self.puts.len() <= self.notified {
+        if self.puts.len() <= self.notified.len() {
             return None;
         }
         let key = self.slots.pop_front(&mut self.gets)?;
+        self.slots.push_back(&mut self.notified, key);
         let getter = self.slots.get_mut(key);
         getter.state = State::Notified;
-        self.notified += 1;
         getter.waker.take()
     }
 
-    /// Takes the value at the front of `puts`, completing its putter. The
-    /// caller has checked that `puts` is not empty.
-    fn take_value(&mut self) -> (T, Option<Waker>) {
+    /// After a value was withdrawn: keep `notified.len() <= puts.len()` by
+    /// sending the last notified getter back to the front of the waiting
+    /// queue (it keeps its waker, if any, for the next notification).
+    fn demote_notified(&mut self) {
+        if self.notified.len() > self.puts.len() {
+            if let Some(key) = self.slots.pop_back(&mut self.notified) {
+                self.slots.get_mut(key).state = State::Waiting;
+                self.slots.push_front(&mut self.gets, key);
+            }
+        }
+    }
+
+    /// Takes the first value not promised to a notified getter, completing
+    /// its putter. The caller has checked `puts.len() > notified.len()`.
+    fn take_unpromised(&mut self) -> (T, Option<Waker>) {
         let key = self
             .slots
-            .pop_front(&mut self.puts)
-            .expect("caller checked for a waiting value");
+            .nth(&self.puts, self.notified.len())
+            .expect("caller checked for an unpromised value");
+        self.slots.unlink(&mut self.puts, key);
+        self.complete_put(key)
+    }
+
+    /// Takes the value of the putter `key`, already unlinked from `puts`.
+    fn complete_put(&mut self, key: usize) -> (T, Option<Waker>) {
         let putter = self.slots.get_mut(key);
         let value = putter.value.take().expect("a waiting put holds its value");
         if putter.detached {
@@ -389,7 +415,9 @@ impl<T> Drop for Put<'_, T> {
         let withdrawn = {
             let mut inner = self.rendezvous.inner.lock();
             let Inner { slots, puts, .. } = &mut *inner;
-            slots.remove(puts, key)
+            let withdrawn = slots.remove(puts, key);
+            inner.demote_notified();
+            withdrawn
         };
         // The value (if still there) is dropped here, outside the lock.
         drop(withdrawn);
@@ -432,8 +460,8 @@ impl<T> Future for Get<'_, T> {
         assert!(!this.done, "`Get` polled after completion");
         let mut inner = this.rendezvous.inner.lock();
         let Some(key) = this.key else {
-            if inner.puts.len() > inner.notified {
-                let (value, waker) = inner.take_value();
+            if inner.puts.len() > inner.notified.len() {
+                let (value, waker) = inner.take_unpromised();
                 this.done = true;
                 drop(inner);
                 if let Some(w) = waker {
@@ -454,22 +482,20 @@ impl<T> Future for Get<'_, T> {
         };
         match inner.slots.get(key).state {
             State::Notified => {
-                inner.notified -= 1;
-                if inner.puts.is_empty() {
-                    // The putter we were woken for withdrew; wait again, at
-                    // the front since we were first.
-                    let Inner { slots, gets, .. } = &mut *inner;
-                    let getter = slots.get_mut(key);
-                    getter.state = State::Waiting;
-                    set_waker(&mut getter.waker, cx.waker());
-                    slots.push_front(gets, key);
-                    return Poll::Pending;
-                }
-                let Inner { slots, gets, .. } = &mut *inner;
-                slots.remove(gets, key);
+                let state = &mut *inner;
+                let position = state
+                    .slots
+                    .position(&state.notified, key)
+                    .expect("a notified getter is in the notified queue");
+                let putter = state
+                    .slots
+                    .nth(&state.puts, position)
+                    .expect("every notified getter has a value waiting");
+                state.slots.unlink(&mut state.puts, putter);
+                state.slots.remove(&mut state.notified, key);
                 this.key = None;
                 this.done = true;
-                let (value, waker) = inner.take_value();
+                let (value, waker) = state.complete_put(putter);
                 drop(inner);
                 if let Some(w) = waker {
                     w.wake();
@@ -496,12 +522,13 @@ impl<T> Drop for Get<'_, T> {
         let Some(key) = self.key.take() else { return };
         let waker = {
             let mut inner = self.rendezvous.inner.lock();
-            let Inner { slots, gets, .. } = &mut *inner;
-            let getter = slots.remove(gets, key);
-            if getter.state == State::Notified {
-                inner.notified -= 1;
+            let inner = &mut *inner;
+            if inner.slots.get(key).state == State::Notified {
+                inner.slots.remove(&mut inner.notified, key);
+                // Pass the turn on: the freed value goes to the next waiter.
                 inner.notify_getter()
             } else {
+                inner.slots.remove(&mut inner.gets, key);
                 None
             }
         };
@@ -554,10 +581,16 @@ impl<T> Future for Exchange<'_, T> {
             let Inner {
                 slots, exchanges, ..
             } = &mut *inner;
-            let ours = this.value.take().expect("`Exchange` polled after completion");
+            let ours = this
+                .value
+                .take()
+                .expect("`Exchange` polled after completion");
             if let Some(partner) = slots.pop_front(exchanges) {
                 let partner = slots.get_mut(partner);
-                let theirs = partner.value.take().expect("a waiting exchange holds its value");
+                let theirs = partner
+                    .value
+                    .take()
+                    .expect("a waiting exchange holds its value");
                 partner.value = Some(ours);
                 partner.state = State::Done;
                 let waker = partner.waker.take();
@@ -586,7 +619,11 @@ impl<T> Future for Exchange<'_, T> {
                 let waiter = slots.remove(exchanges, key);
                 this.key = None;
                 let value = waiter.value.expect("a finished exchange holds a value");
-                Poll::Ready(if reset { Err(ResetError(value)) } else { Ok(value) })
+                Poll::Ready(if reset {
+                    Err(ResetError(value))
+                } else {
+                    Ok(value)
+                })
             }
             State::Waiting | State::Notified => {
                 set_waker(&mut slots.get_mut(key).waker, cx.waker());

@@ -147,8 +147,9 @@ impl<F: Future> Future for Task<F> {
             StageProj::Done => return Poll::Ready(()),
         };
         #[cfg(feature = "std")]
-        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.poll(cx).map(Ok)))
-            .unwrap_or_else(|payload| Poll::Ready(Err(JoinError::panicked(payload.as_ref()))));
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.poll(cx).map(Ok)))
+                .unwrap_or_else(|payload| Poll::Ready(Err(JoinError::panicked(payload.as_ref()))));
         #[cfg(not(feature = "std"))]
         let polled = future.poll(cx).map(Ok::<_, core::convert::Infallible>);
         match polled {

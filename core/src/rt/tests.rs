@@ -1,5 +1,5 @@
-use alloc::sync::Arc;
 use alloc::string::ToString;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::Poll;
@@ -114,7 +114,10 @@ fn virtual_runtime_advances_time_only_when_idle_and_exactly() {
     });
     assert_eq!(
         log,
-        [Instant::from_nanos(2_000_000_000), Instant::from_nanos(1_000_000_000)]
+        [
+            Instant::from_nanos(2_000_000_000),
+            Instant::from_nanos(1_000_000_000)
+        ]
     );
     assert_eq!(rt.now(), Instant::from_nanos(2_000_000_000));
 }
@@ -130,7 +133,11 @@ fn virtual_runtime_waits_for_blocking_jobs_before_jumping_time() {
         let timer = crate::time::timeout(&rt, Duration::from_secs(5), job);
         (timer.await, rt.now())
     });
-    assert_eq!(out, Ok(Ok(7)), "time did not jump past the deadline while the job ran");
+    assert_eq!(
+        out,
+        Ok(Ok(7)),
+        "time did not jump past the deadline while the job ran"
+    );
     assert_eq!(t, Instant::ZERO);
 }
 

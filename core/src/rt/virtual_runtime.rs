@@ -1,11 +1,11 @@
 //! A deterministic single-threaded executor over [`ManualClock`].
 
 use alloc::collections::VecDeque;
+use alloc::task::Wake;
 use core::fmt;
 use core::future::Future;
 use core::pin::pin;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use alloc::task::Wake;
 use core::task::{Context, Poll, Waker};
 use std::sync::{Mutex, PoisonError};
 use std::thread::{self, Thread};
@@ -65,7 +65,12 @@ struct Signal {
 
 impl Signal {
     fn unpark(&self) {
-        if let Some(t) = self.thread.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        if let Some(t) = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             t.unpark();
         }
     }

@@ -83,6 +83,7 @@ impl Instant {
     ///
     /// Adapter crates build their clocks on this, so instants from the
     /// tokio, smol and async-std clocks are comparable with each other.
+    /// Instants earlier than the epoch map to [`Instant::ZERO`].
     #[cfg(feature = "std")]
     #[must_use]
     pub fn from_std(instant: std::time::Instant) -> Self {

@@ -10,7 +10,10 @@ use crate::time::ManualClock;
 
 fn bucket(rate: f64, capacity: f64) -> (TokenBucket<ManualClock>, ManualClock) {
     let clock = ManualClock::new();
-    (TokenBucket::with_clock(rate, capacity, clock.clone()).unwrap(), clock)
+    (
+        TokenBucket::with_clock(rate, capacity, clock.clone()).unwrap(),
+        clock,
+    )
 }
 
 fn ms(n: u64) -> Duration {
@@ -25,13 +28,17 @@ fn starts_full_and_refills_exactly() {
     assert_eq!(b.available(), 0.0);
     assert_eq!(
         b.try_acquire(2),
-        Err(TryAcquireError::Insufficient { retry_after: ms(200) })
+        Err(TryAcquireError::Insufficient {
+            retry_after: ms(200)
+        })
     );
     clock.advance(ms(150));
     assert_eq!(b.available(), 1.5);
     assert_eq!(
         b.try_acquire(2),
-        Err(TryAcquireError::Insufficient { retry_after: ms(50) })
+        Err(TryAcquireError::Insufficient {
+            retry_after: ms(50)
+        })
     );
     clock.advance(ms(50));
     b.try_acquire(2).unwrap();
@@ -85,7 +92,10 @@ fn acquire_waits_exactly_and_in_fifo_order() {
         assert!(p.poll_pinned(w.as_mut()).is_pending());
     }
     // Reservations: 100 ms, 200 ms, 300 ms.
-    assert_eq!(clock.next_deadline(), Some(Instant::from_nanos(100_000_000)));
+    assert_eq!(
+        clock.next_deadline(),
+        Some(Instant::from_nanos(100_000_000))
+    );
     // A newcomer cannot jump the queue.
     assert!(matches!(
         b.try_acquire(1),

@@ -13,7 +13,11 @@ fn put_then_get_hands_over_and_completes_put() {
     assert!(p.poll(&mut put).is_pending());
     assert_eq!(rv.state().puts, 1);
     assert_eq!(rv.try_get(), Ok(1));
-    assert_eq!(p.take_wakes(), 1, "the putter is woken once its value is taken");
+    assert_eq!(
+        p.take_wakes(),
+        1,
+        "the putter is woken once its value is taken"
+    );
     assert_eq!(p.poll(&mut put), Poll::Ready(Ok(())));
     assert_eq!(rv.state(), RendezvousState::default());
 }
@@ -25,7 +29,10 @@ fn get_then_put_wakes_getter_which_takes_value() {
     let mut get = rv.get();
     assert!(pg.poll(&mut get).is_pending());
     let mut put = rv.put("x");
-    assert!(pp.poll(&mut put).is_pending(), "put completes only once taken");
+    assert!(
+        pp.poll(&mut put).is_pending(),
+        "put completes only once taken"
+    );
     assert_eq!(pg.take_wakes(), 1);
     assert_eq!(pg.poll(&mut get), Poll::Ready(Ok("x")));
     assert_eq!(pp.take_wakes(), 1);
@@ -96,7 +103,11 @@ fn dropped_notified_get_with_no_other_getter_leaves_value_with_putter() {
     assert!(p.poll(&mut put).is_pending());
     drop(get);
     assert_eq!(rv.state().gets, 0);
-    assert_eq!(rv.try_get(), Ok(5), "the value is still there for the next getter");
+    assert_eq!(
+        rv.try_get(),
+        Ok(5),
+        "the value is still there for the next getter"
+    );
     assert_eq!(p.poll(&mut put), Poll::Ready(Ok(())));
 }
 
@@ -236,4 +247,61 @@ fn polling_a_completed_get_panics() {
     let mut get = rv.get();
     assert!(p.poll(&mut get).is_ready());
     let _ = p.poll(&mut get);
+}
+
+#[test]
+fn woken_getters_receive_values_in_arrival_order_whatever_the_poll_order() {
+    let rv = Rendezvous::new();
+    let (p1, p2) = (Probe::new(), Probe::new());
+    let mut first = rv.get();
+    let mut second = rv.get();
+    assert!(p1.poll(&mut first).is_pending());
+    assert!(p2.poll(&mut second).is_pending());
+    rv.try_put('a').unwrap();
+    rv.try_put('b').unwrap();
+    assert_eq!((p1.take_wakes(), p2.take_wakes()), (1, 1));
+    // Polled first, the second getter still takes the second value, at once.
+    assert_eq!(p2.poll(&mut second), Poll::Ready(Ok('b')));
+    assert_eq!(p1.poll(&mut first), Poll::Ready(Ok('a')));
+}
+
+#[test]
+fn a_fresh_getter_takes_only_values_nobody_was_woken_for() {
+    let rv = Rendezvous::new();
+    let p = Probe::new();
+    let mut waiting = rv.get();
+    assert!(p.poll(&mut waiting).is_pending());
+    let mut put_a = rv.put('a');
+    let mut put_b = rv.put('b');
+    assert!(p.poll(&mut put_a).is_pending());
+    assert!(p.poll(&mut put_b).is_pending());
+    // 'a' is promised to the waiting getter; a newcomer gets 'b'.
+    assert_eq!(rv.try_get(), Ok('b'));
+    assert_eq!(rv.try_get(), Err(TryGetError::NoPutter));
+    assert_eq!(p.poll(&mut waiting), Poll::Ready(Ok('a')));
+    assert_eq!(p.poll(&mut put_a), Poll::Ready(Ok(())));
+    assert_eq!(p.poll(&mut put_b), Poll::Ready(Ok(())));
+}
+
+#[test]
+fn dropping_a_notified_getter_passes_its_value_on_in_order() {
+    let rv = Rendezvous::new();
+    let (p1, p2, p3) = (Probe::new(), Probe::new(), Probe::new());
+    let mut g1 = rv.get();
+    let mut g2 = rv.get();
+    let mut g3 = rv.get();
+    for (g, p) in [(&mut g1, &p1), (&mut g2, &p2), (&mut g3, &p3)] {
+        assert!(p.poll(g).is_pending());
+    }
+    rv.try_put(1).unwrap();
+    rv.try_put(2).unwrap();
+    assert_eq!(
+        (p1.take_wakes(), p2.take_wakes(), p3.take_wakes()),
+        (1, 1, 0)
+    );
+    drop(g1);
+    // g3 is woken for the freed value; g2 moves up to the first value.
+    assert_eq!(p3.take_wakes(), 1);
+    assert_eq!(p3.poll(&mut g3), Poll::Ready(Ok(2)));
+    assert_eq!(p2.poll(&mut g2), Poll::Ready(Ok(1)));
 }

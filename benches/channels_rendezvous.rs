@@ -1,0 +1,241 @@
+//! `Rendezvous<u64>` against kanal `bounded_async(0)` and flume `bounded(0)`:
+//! nanoseconds per message handed over.
+//!
+//! Every case runs all three channels on the same executor setup, built once
+//! per case: producer and consumer tasks are `tokio::spawn`ed and the main
+//! thread `block_on`s their join handles. The time covers spawning the tasks,
+//! moving `iters` messages and joining; it is divided by `iters`.
+//!
+//! * `spsc, tokio current-thread`: one producer task and one consumer task on
+//!   a current-thread runtime (every handoff is a task switch on one thread).
+//! * `spsc, tokio 2 workers`: the same on a multi-thread runtime with two
+//!   workers (the tasks may run on different threads and wake each other).
+//! * `mpmc 4x4, tokio 2 workers`: four producers and four consumers on a
+//!   two-worker runtime, each producer sending `iters/4` messages and each
+//!   consumer receiving `iters/4`.
+//!
+//! Ours is shared through an `Arc`; its futures borrow it
+//! (`rv.put(v).await`, `rv.get().await`). The peers use their async handles
+//! (`send(v).await` / `recv().await` for kanal, `send_async` / `recv_async`
+//! for flume), cloned per task.
+//!
+//! The memory section gives `size_of` of the handles a task holds and the
+//! heap bytes allocated to create one channel.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::mem::size_of;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asyncutils_bench::{CountingAlloc, Table, count_allocs};
+use asyncutils_core::channels::Rendezvous;
+use tokio::runtime::{Builder, Runtime};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// A zero-capacity channel, as the workloads use it.
+trait Chan: 'static {
+    type Tx: Clone + Send + Sync + 'static;
+    type Rx: Clone + Send + Sync + 'static;
+    fn pair() -> (Self::Tx, Self::Rx);
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = ()> + Send + '_;
+    fn recv(rx: &Self::Rx) -> impl Future<Output = u64> + Send + '_;
+}
+
+struct Ours;
+
+impl Chan for Ours {
+    type Tx = Arc<Rendezvous<u64>>;
+    type Rx = Arc<Rendezvous<u64>>;
+
+    fn pair() -> (Self::Tx, Self::Rx) {
+        let rv = Arc::new(Rendezvous::new());
+        (rv.clone(), rv)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.put(v).await.expect("never reset");
+    }
+
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.get().await.expect("never reset")
+    }
+}
+
+struct Kanal;
+
+impl Chan for Kanal {
+    type Tx = kanal::AsyncSender<u64>;
+    type Rx = kanal::AsyncReceiver<u64>;
+
+    fn pair() -> (Self::Tx, Self::Rx) {
+        kanal::bounded_async(0)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).await.expect("receiver alive");
+    }
+
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.recv().await.expect("sender alive")
+    }
+}
+
+struct Flume;
+
+impl Chan for Flume {
+    type Tx = flume::Sender<u64>;
+    type Rx = flume::Receiver<u64>;
+
+    fn pair() -> (Self::Tx, Self::Rx) {
+        flume::bounded(0)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.send_async(v).await.expect("receiver alive");
+    }
+
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.recv_async().await.expect("sender alive")
+    }
+}
+
+/// Splits `n` into `parts` counts that add up to `n`.
+fn split(n: u64, parts: u64) -> impl Iterator<Item = u64> {
+    (0..parts).map(move |i| n / parts + u64::from(i < n % parts))
+}
+
+/// `producers` tasks send and `consumers` tasks receive `n` messages in all.
+fn run<C: Chan>(rt: &Runtime, producers: u64, consumers: u64, n: u64) -> Duration {
+    let (tx, rx) = C::pair();
+    let start = Instant::now();
+    let sum = rt.block_on(async move {
+        let receivers: Vec<_> = split(n, consumers)
+            .map(|count| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut sum = 0u64;
+                    for _ in 0..count {
+                        sum = sum.wrapping_add(C::recv(&rx).await);
+                    }
+                    sum
+                })
+            })
+            .collect();
+        let senders: Vec<_> = split(n, producers)
+            .map(|count| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    for i in 0..count {
+                        C::send(&tx, i).await;
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.expect("producer panicked");
+        }
+        let mut sum = 0u64;
+        for r in receivers {
+            sum = sum.wrapping_add(r.await.expect("consumer panicked"));
+        }
+        sum
+    });
+    let took = start.elapsed();
+    black_box(sum);
+    took
+}
+
+fn current_thread() -> Runtime {
+    Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn two_workers() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("tokio runtime")
+}
+
+fn main() {
+    let mut t = Table::new(
+        "Rendezvous<u64> vs kanal bounded_async(0) / flume bounded(0)",
+        "msg",
+    );
+
+    type Setup = (&'static str, fn() -> Runtime, u64, u64);
+    let setups: [Setup; 3] = [
+        ("spsc, tokio current-thread", current_thread, 1, 1),
+        ("spsc, tokio 2 workers", two_workers, 1, 1),
+        ("mpmc 4x4, tokio 2 workers", two_workers, 4, 4),
+    ];
+    for (name, runtime, producers, consumers) in setups {
+        let (vs_kanal, vs_flume) = (format!("{name} (vs kanal)"), format!("{name} (vs flume)"));
+        if !t.selected(&vs_kanal) && !t.selected(&vs_flume) {
+            continue;
+        }
+        let rt = runtime();
+        t.compare(
+            &vs_kanal,
+            |n| run::<Ours>(&rt, producers, consumers, n),
+            "kanal",
+            |n| run::<Kanal>(&rt, producers, consumers, n),
+        );
+        t.compare(
+            &vs_flume,
+            |n| run::<Ours>(&rt, producers, consumers, n),
+            "flume",
+            |n| run::<Flume>(&rt, producers, consumers, n),
+        );
+    }
+
+    let ((), ours_allocs, ours_bytes) = count_allocs(|| drop(black_box(Ours::pair())));
+    let ((), kanal_allocs, kanal_bytes) = count_allocs(|| drop(black_box(Kanal::pair())));
+    let ((), flume_allocs, flume_bytes) = count_allocs(|| drop(black_box(Flume::pair())));
+    t.size(
+        "handles one task holds, size_of",
+        &format!(
+            "Arc<Rendezvous<u64>>: {}",
+            size_of::<Arc<Rendezvous<u64>>>()
+        ),
+        "kanal AsyncSender / AsyncReceiver",
+        &format!(
+            "{} / {}",
+            size_of::<kanal::AsyncSender<u64>>(),
+            size_of::<kanal::AsyncReceiver<u64>>()
+        ),
+    );
+    t.size(
+        "handles one task holds, size_of",
+        &format!(
+            "Arc<Rendezvous<u64>>: {}",
+            size_of::<Arc<Rendezvous<u64>>>()
+        ),
+        "flume Sender / Receiver",
+        &format!(
+            "{} / {}",
+            size_of::<flume::Sender<u64>>(),
+            size_of::<flume::Receiver<u64>>()
+        ),
+    );
+    t.size(
+        "heap to create one channel",
+        &format!(
+            "{ours_bytes} in {ours_allocs} alloc (Rendezvous<u64> is {})",
+            size_of::<Rendezvous<u64>>()
+        ),
+        "kanal",
+        &format!("{kanal_bytes} in {kanal_allocs} alloc"),
+    );
+    t.size(
+        "heap to create one channel",
+        &format!("{ours_bytes} in {ours_allocs} alloc"),
+        "flume",
+        &format!("{flume_bytes} in {flume_allocs} alloc"),
+    );
+    t.finish();
+}

@@ -1,0 +1,139 @@
+//! A tour of asyncutils: run it with `cargo run --example tour`.
+//!
+//! It runs on tokio through `asyncutils-tokio`, imported under the name
+//! `asyncutils`; switching `examples/Cargo.toml` to `asyncutils-smol` or
+//! `asyncutils-async-std` runs the same code on another runtime.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use asyncutils::audit;
+use asyncutils::buckets::TokenBucket;
+use asyncutils::channels::Rendezvous;
+use asyncutils::core_api::rt::VirtualRuntime;
+use asyncutils::time::Clock;
+
+fn main() {
+    asyncutils::block_on(async {
+        rendezvous().await;
+        token_bucket_under_load().await;
+    });
+    audit_listener();
+    virtual_time();
+}
+
+/// A rendezvous is an unbuffered channel: a put completes only once a getter
+/// has taken its value.
+async fn rendezvous() {
+    println!("== Rendezvous: unbuffered handoff");
+    let rv = Arc::new(Rendezvous::new());
+    let consumer = asyncutils::rt::spawn({
+        let rv = rv.clone();
+        async move {
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(rv.get().await.expect("not reset"));
+            }
+            got
+        }
+    });
+    for word in ["ready", "steady", "go"] {
+        rv.put(word).await.expect("not reset");
+        println!("   put {word:?}: taken by the consumer");
+    }
+    println!("   consumer received {:?}", consumer.await.unwrap());
+
+    // A get that times out is simply dropped; it consumed nothing.
+    let r = asyncutils::time::timeout(Duration::from_millis(20), rv.get()).await;
+    println!("   get with nobody putting, 20 ms timeout: {r:?}");
+    // try_put succeeds only when a getter is already waiting.
+    println!("   try_put with nobody getting: {:?}", rv.try_put("nope"));
+
+    let rv2 = rv.clone();
+    let other = asyncutils::rt::spawn(async move { rv2.exchange("left").await });
+    let mine = rv.exchange("right").await.unwrap();
+    println!(
+        "   exchange: I got {mine:?}, the other side got {:?}",
+        other.await.unwrap().unwrap()
+    );
+}
+
+/// Eight tasks share a bucket of 10 tokens refilled at 50 per second: the
+/// first burst passes at once, the rest queue fairly at the refill rate.
+async fn token_bucket_under_load() {
+    println!("== TokenBucket: 8 tasks x 5 requests, 50 tokens/s, burst 10");
+    let bucket = Arc::new(TokenBucket::new(50.0, 10.0).expect("valid quota"));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let bucket = bucket.clone();
+            asyncutils::rt::spawn(async move {
+                for _ in 0..5 {
+                    bucket.acquire(1).await.expect("1 <= capacity");
+                }
+                (task, start.elapsed())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (task, took) = t.await.unwrap();
+        println!("   task {task} done after {:>4} ms", took.as_millis());
+    }
+    // 40 tokens: 10 at once, 30 at 50/s = 600 ms.
+    println!(
+        "   40 tokens in {} ms (expected about 600)",
+        start.elapsed().as_millis()
+    );
+    match bucket.try_acquire(5) {
+        Ok(()) => println!("   try_acquire(5): granted"),
+        Err(e) => println!("   try_acquire(5): {e}"),
+    }
+    println!(
+        "   asking for more than the capacity: {}",
+        bucket.try_acquire(11).unwrap_err()
+    );
+}
+
+/// Audit events: scoped listeners that cost nothing when absent.
+fn audit_listener() {
+    println!("== Audit events");
+    let created = audit::extracting("asyncutils.buckets.TokenBucket", |e| {
+        format!(
+            "rate={} capacity={}",
+            e.get("rate").unwrap(),
+            e.get("capacity").unwrap()
+        )
+    });
+    let _ = TokenBucket::new(100.0, 20.0);
+    let _ = TokenBucket::new(2.5, 1.0);
+    for line in created.finish() {
+        println!("   caught asyncutils.buckets.TokenBucket({line})");
+    }
+    println!(
+        "   listeners now: {} (emit! is one relaxed load and a branch)",
+        audit::enabled()
+    );
+    println!("   the catalog lists {} events", audit::CATALOG.len());
+}
+
+/// Virtual time: an hour of rate limiting in microseconds, exactly.
+fn virtual_time() {
+    println!("== ManualClock / VirtualRuntime: deterministic time");
+    let rt = VirtualRuntime::new();
+    let wall = Instant::now();
+    // The adapter's `TokenBucket` is bound to tokio; the core type takes any clock.
+    let bucket =
+        asyncutils::core_api::buckets::TokenBucket::with_clock(1.0, 1.0, rt.clone()).unwrap();
+    let finished_at = rt.block_on(async {
+        for _ in 0..3600 {
+            bucket.acquire(1).await.unwrap();
+        }
+        rt.now()
+    });
+    println!(
+        "   3600 tokens at 1/s: virtual clock reads {:?} (took {:?} of real time)",
+        finished_at,
+        wall.elapsed()
+    );
+    assert_eq!(finished_at.as_nanos(), 3_599 * 1_000_000_000);
+}

@@ -1,0 +1,244 @@
+//! The allocation-free hot path: after warm-up, a thousand `Rendezvous`
+//! put/get handoffs (both orders), exchanges and `try_put`/`try_get`
+//! pairs, a thousand `TokenBucket::try_acquire` calls (and immediate
+//! `acquire`s), and `emit!` with nobody listening perform zero heap
+//! allocations.
+//!
+//! This binary installs a counting global allocator. Counts are per
+//! thread, so the test harness and tests running in parallel do not
+//! disturb each other; every operation measured here runs on the test's
+//! own thread, polled by hand.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use asyncutils_core::buckets::TokenBucket;
+use asyncutils_core::channels::Rendezvous;
+use asyncutils_core::emit;
+use asyncutils_core::time::ManualClock;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees hold; counting touches only a
+// const-initialised thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded from our caller, who upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: `ptr` was allocated by `System` (every allocation here
+        // is) with `layout`, as our caller guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Heap allocations `f` performs on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// A real (reference-counted) waker, so waker clones and wakes are the
+/// ones a runtime would see, not the no-op waker's.
+struct Flag;
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {}
+}
+
+const ROUNDS: usize = 1_000;
+
+fn poll<F: Future>(f: std::pin::Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    f.poll(cx)
+}
+
+fn put_then_get(rv: &Rendezvous<u64>, cx: &mut Context<'_>, i: u64) {
+    let mut put = pin!(rv.put(i));
+    let mut get = pin!(rv.get());
+    assert!(poll(put.as_mut(), cx).is_pending());
+    assert_eq!(poll(get.as_mut(), cx), Poll::Ready(Ok(i)));
+    assert_eq!(poll(put.as_mut(), cx), Poll::Ready(Ok(())));
+}
+
+fn get_then_put(rv: &Rendezvous<u64>, cx: &mut Context<'_>, i: u64) {
+    let mut get = pin!(rv.get());
+    let mut put = pin!(rv.put(i));
+    assert!(poll(get.as_mut(), cx).is_pending());
+    assert!(poll(put.as_mut(), cx).is_pending());
+    assert_eq!(poll(get.as_mut(), cx), Poll::Ready(Ok(i)));
+    assert_eq!(poll(put.as_mut(), cx), Poll::Ready(Ok(())));
+}
+
+fn exchange_and_try(rv: &Rendezvous<u64>, cx: &mut Context<'_>, i: u64) {
+    let mut a = pin!(rv.exchange(i));
+    let mut b = pin!(rv.exchange(i + 1));
+    assert!(poll(a.as_mut(), cx).is_pending());
+    assert_eq!(poll(b.as_mut(), cx), Poll::Ready(Ok(i)));
+    assert_eq!(poll(a.as_mut(), cx), Poll::Ready(Ok(i + 1)));
+
+    let mut get = pin!(rv.get());
+    assert!(poll(get.as_mut(), cx).is_pending());
+    assert!(rv.try_put(i).is_ok());
+    assert_eq!(poll(get.as_mut(), cx), Poll::Ready(Ok(i)));
+
+    let mut put = pin!(rv.put(i));
+    assert!(poll(put.as_mut(), cx).is_pending());
+    assert_eq!(rv.try_get(), Ok(i));
+    assert_eq!(poll(put.as_mut(), cx), Poll::Ready(Ok(())));
+}
+
+#[test]
+fn rendezvous_handoffs_do_not_allocate() {
+    let waker = Waker::from(Arc::new(Flag));
+    let mut cx = Context::from_waker(&waker);
+    let rv = Rendezvous::new();
+    // Warm-up: the waiter slab grows to the peak number of waiters.
+    for i in 0..8 {
+        put_then_get(&rv, &mut cx, i);
+        get_then_put(&rv, &mut cx, i);
+        exchange_and_try(&rv, &mut cx, i);
+    }
+    let n = allocations(|| {
+        for i in 0..ROUNDS as u64 {
+            put_then_get(&rv, &mut cx, i);
+        }
+    });
+    assert_eq!(n, 0, "{ROUNDS} put-then-get handoffs allocated {n} times");
+    let n = allocations(|| {
+        for i in 0..ROUNDS as u64 {
+            get_then_put(&rv, &mut cx, i);
+        }
+    });
+    assert_eq!(n, 0, "{ROUNDS} get-then-put handoffs allocated {n} times");
+    let n = allocations(|| {
+        for i in 0..ROUNDS as u64 {
+            exchange_and_try(&rv, &mut cx, i);
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "{ROUNDS} exchanges and try_put/try_get allocated {n} times"
+    );
+}
+
+#[test]
+fn rendezvous_handoffs_with_the_noop_waker_do_not_allocate() {
+    let mut cx = Context::from_waker(Waker::noop());
+    let rv = Rendezvous::new();
+    put_then_get(&rv, &mut cx, 0);
+    let n = allocations(|| {
+        for i in 0..ROUNDS as u64 {
+            put_then_get(&rv, &mut cx, i);
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn token_bucket_try_acquire_does_not_allocate() {
+    let clock = ManualClock::new();
+    let bucket = TokenBucket::with_clock(1e6, 10.0, clock.clone()).expect("valid arguments");
+    let tokio_bucket =
+        asyncutils_tokio::buckets::TokenBucket::new(1e6, 10.0).expect("valid arguments");
+    let smol_bucket =
+        asyncutils_smol::buckets::TokenBucket::new(1e6, 10.0).expect("valid arguments");
+    let mut cx = Context::from_waker(Waker::noop());
+    // Warm-up: the std clocks fix their process-wide epoch on first use.
+    let _ = (
+        tokio_bucket.try_acquire(1),
+        smol_bucket.try_acquire(1),
+        bucket.try_acquire(1),
+    );
+    let n = allocations(|| {
+        for i in 0..ROUNDS {
+            if i % 10 == 0 {
+                clock.advance(std::time::Duration::from_micros(10));
+            }
+            assert!(bucket.try_acquire(1).is_ok());
+            let _ = tokio_bucket.try_acquire(1);
+            let _ = smol_bucket.try_acquire(1);
+        }
+    });
+    assert_eq!(n, 0, "{ROUNDS} try_acquire calls allocated {n} times");
+    assert!(
+        bucket.try_acquire(1).is_err(),
+        "the bucket was really drained"
+    );
+    // An acquire that is granted at once does not allocate either.
+    clock.advance(std::time::Duration::from_secs(1));
+    let n = allocations(|| {
+        for _ in 0..ROUNDS {
+            clock.advance(std::time::Duration::from_micros(1));
+            let acquire = pin!(bucket.acquire(1));
+            assert_eq!(acquire.poll(&mut cx), Poll::Ready(Ok(())));
+        }
+    });
+    assert_eq!(n, 0, "{ROUNDS} immediate acquires allocated {n} times");
+}
+
+#[test]
+fn emit_without_listeners_does_not_allocate() {
+    assert!(
+        !asyncutils_core::audit::enabled(),
+        "nothing in this binary listens"
+    );
+    let name = String::from("test.alloc.dynamic");
+    let n = allocations(|| {
+        for i in 0..ROUNDS {
+            emit!("asyncutils.buckets.TokenBucket", rate = 1.0, capacity = 2.0);
+            emit!(
+                name.as_str(),
+                i = i as u64,
+                who = "me",
+                ratio = 0.5,
+                flag = true
+            );
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "{ROUNDS} emits with nobody listening allocated {n} times"
+    );
+}
+
+#[test]
+fn the_counter_counts() {
+    let n = allocations(|| drop(std::hint::black_box(Box::new(1_u64))));
+    assert_eq!(
+        n, 1,
+        "the counting allocator must see allocations on this thread"
+    );
+}
