@@ -232,22 +232,15 @@ impl<C: Clock> TokenBucket<C> {
         let cost = self.cost(n).map_err(TryAcquireError::Invalid)?;
         let now = self.clock.now().as_nanos();
         let limit = now.saturating_add(self.tau);
-        let mut tat = self.tat.load(Ordering::Acquire);
-        loop {
-            let next = tat.max(now).saturating_add(cost);
-            if next > limit {
-                return Err(TryAcquireError::Insufficient {
-                    retry_after: Duration::from_nanos(next - limit),
-                });
-            }
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Ok(()),
-                Err(current) => tat = current,
-            }
-        }
+        self.tat
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                let next = tat.max(now).saturating_add(cost);
+                (next <= limit).then_some(next)
+            })
+            .map(drop)
+            .map_err(|tat| TryAcquireError::Insufficient {
+                retry_after: Duration::from_nanos(tat.max(now).saturating_add(cost) - limit),
+            })
     }
 
     /// Waits until `n` tokens are available and takes them. Zero tokens
@@ -269,17 +262,13 @@ impl<C: Clock> TokenBucket<C> {
     /// reservation's end). The tokens are in at `end - tau`.
     fn reserve(&self, cost: u64) -> u64 {
         let now = self.clock.now().as_nanos();
-        let mut tat = self.tat.load(Ordering::Acquire);
-        loop {
-            let next = tat.max(now).saturating_add(cost);
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return next,
-                Err(current) => tat = current,
-            }
-        }
+        let next = |tat: u64| tat.max(now).saturating_add(cost);
+        let previous = self
+            .tat
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| Some(next(tat)))
+            // Infallible: the closure always returns `Some`.
+            .unwrap_or_else(|previous| previous);
+        next(previous)
     }
 
     /// Gives back a reservation of `cost` ending at `end` that was never
@@ -293,17 +282,12 @@ impl<C: Clock> TokenBucket<C> {
         if refund == 0 {
             return;
         }
-        let mut tat = self.tat.load(Ordering::Acquire);
-        loop {
-            let next = tat.saturating_sub(refund);
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                Err(current) => tat = current,
-            }
-        }
+        // Infallible: the closure always returns `Some`.
+        let _ = self
+            .tat
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                Some(tat.saturating_sub(refund))
+            });
     }
 }
 
