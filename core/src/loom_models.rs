@@ -128,3 +128,22 @@ fn rendezvous_try_put_races_with_cancelled_get() {
         assert_eq!(rv.try_get().ok(), accepted.then_some(5));
     });
 }
+
+/// The auto traits users rely on to share primitives across threads and
+/// spawn their futures on multi-threaded runtimes.
+#[test]
+fn primitives_and_their_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Rendezvous<u8>>();
+    send::<crate::channels::Put<'static, u8>>();
+    send::<crate::channels::Get<'static, u8>>();
+    send::<crate::channels::Exchange<'static, u8>>();
+    send_sync::<TokenBucket<crate::time::ManualClock>>();
+    send::<crate::buckets::Acquire<'static, crate::time::ManualClock>>();
+    send_sync::<crate::audit::Hook>();
+    send_sync::<crate::time::ManualClock>();
+    send_sync::<crate::rt::JoinHandle<u8>>();
+    #[cfg(not(loom))]
+    send_sync::<crate::loom::spin::SpinMutex<u8>>();
+}

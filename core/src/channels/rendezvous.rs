@@ -50,6 +50,15 @@ mod tests;
 /// (a put that completed before it was dropped did deliver it). See
 /// [`Exchange`] for the one window an exchange has.
 ///
+/// `Rendezvous<T>` is `Send` and `Sync` when `T` is `Send`, and not
+/// otherwise:
+///
+/// ```compile_fail
+/// fn shareable<T: Sync>(_: &T) {}
+/// let rv = asyncutils_core::channels::Rendezvous::<std::rc::Rc<u8>>::new();
+/// shareable(&rv);
+/// ```
+///
 /// # Examples
 ///
 /// ```
