@@ -516,14 +516,13 @@ fn dropped_acquire_leaves_later_waiters_their_place_and_wake_up_time() {
             Instant::ZERO + turn,
             "cut {cut}: served at its turn"
         );
-        // Whatever the first waiter did, the bucket then holds what it would
-        // had the first waiter never come, or had it taken its token.
-        let expected = if first.is_completed() || !first_arrived {
-            0.0
-        } else {
-            1.0
-        };
-        assert_eq!(bucket.available(), expected, "cut {cut}");
+        // Whatever the first waiter did, the bucket is then empty: had it
+        // taken its token, the second took the next; had it never come, the
+        // second took the first; dropped after the second had reserved
+        // behind it, it refunds nothing, because the second waiter's
+        // wake-up time rests on it (a refund would let a newcomer and the
+        // second waiter take the same token).
+        assert_eq!(bucket.available(), 0.0, "cut {cut}");
         first.fate()
     });
     assert!(cuts >= 5, "dropped at {cuts} points");

@@ -24,7 +24,7 @@ use core::time::Duration;
 use pin_project_lite::pin_project;
 
 use crate::error::InvalidArgument;
-use crate::loom::{AtomicU64, Ordering};
+use crate::loom::{AtomicU64, Mutex, Ordering};
 use crate::time::{Clock, Instant};
 
 #[cfg(all(test, feature = "std"))]
@@ -38,9 +38,14 @@ const MAX_TAU: f64 = (1u64 << 62) as f64;
 /// without `std`'s `f64::round`.
 fn round_positive(x: f64) -> f64 {
     if x >= (1u64 << 52) as f64 {
-        x // already integral
+        return x; // already integral
+    }
+    let whole = x as u64; // truncates
+    // `x - whole` is exact below 2^52, unlike `x + 0.5`.
+    if x - whole as f64 >= 0.5 {
+        (whole + 1) as f64
     } else {
-        ((x + 0.5) as u64) as f64
+        whole as f64
     }
 }
 
@@ -49,8 +54,9 @@ fn round_positive(x: f64) -> f64 {
 ///
 /// [`try_acquire`](TokenBucket::try_acquire) takes tokens if they are there
 /// and otherwise says how long until they will be;
-/// [`acquire`](TokenBucket::acquire) waits for them. Lock-free: both are a
-/// compare-exchange on one atomic.
+/// [`acquire`](TokenBucket::acquire) waits for them. `try_acquire` is
+/// lock-free, a compare-exchange on one atomic; an `acquire` that has to
+/// wait also takes a short lock to record its reservation.
 ///
 /// # Fairness
 ///
@@ -92,7 +98,11 @@ fn round_positive(x: f64) -> f64 {
 pub struct TokenBucket<C> {
     clock: C,
     /// Theoretical arrival time, nanoseconds on `clock`.
-    tat: AtomicU64,
+    pub(crate) tat: AtomicU64,
+    /// End of the newest reservation. Reservations and refunds take this
+    /// lock (they are the slow path: the caller is about to sleep), so
+    /// "no reservation since mine" is exact; `try_acquire` never takes it.
+    newest_reservation: Mutex<u64>,
     /// Nanoseconds per token.
     interval: u64,
     /// Burst tolerance: `capacity · interval` nanoseconds.
@@ -164,6 +174,7 @@ impl<C: Clock> TokenBucket<C> {
         Ok(TokenBucket {
             clock,
             tat: AtomicU64::new(now),
+            newest_reservation: Mutex::new(0),
             // Both in range: checked above.
             interval: interval as u64,
             tau: tau as u64,
@@ -258,9 +269,10 @@ impl<C: Clock> TokenBucket<C> {
         }
     }
 
-    /// Reserves `cost` at the back of the queue; returns the new `tat` (the
-    /// reservation's end). The tokens are in at `end - tau`.
-    fn reserve(&self, cost: u64) -> u64 {
+    /// Reserves `cost` at the back of the queue. The tokens are in at
+    /// `end - tau`.
+    pub(crate) fn reserve(&self, cost: u64) -> Reservation {
+        let mut newest = self.newest_reservation.lock();
         let now = self.clock.now().as_nanos();
         let next = |tat: u64| tat.max(now).saturating_add(cost);
         let previous = self
@@ -268,26 +280,38 @@ impl<C: Clock> TokenBucket<C> {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| Some(next(tat)))
             // Infallible: the closure always returns `Some`.
             .unwrap_or_else(|previous| previous);
-        next(previous)
+        let end = next(previous);
+        *newest = end;
+        Reservation { cost, end }
     }
 
     /// Gives back a reservation of `cost` ending at `end` that was never
-    /// used. Only the part still ahead of `now` comes back: the part time
-    /// has already passed was absorbed by `max(tat, now)` (the bucket would
-    /// have refilled anyway), and refunding it would let a burst exceed the
-    /// capacity.
-    fn refund(&self, cost: u64, end: u64) {
-        let now = self.clock.now().as_nanos();
-        let refund = cost.min(end.saturating_sub(now));
-        if refund == 0 {
+    /// used: the part still ahead of `now` (the part time has passed was
+    /// absorbed by `max(tat, now)` — the bucket would have refilled anyway).
+    ///
+    /// Only if no reservation was made after this one: a later waiter's
+    /// wake-up time was computed on top of it, and moving `tat` back beneath
+    /// that waiter would let it and a newcomer take the same tokens. Takes
+    /// made since are fine: they were granted with less room than the
+    /// refund leaves.
+    pub(crate) fn refund(&self, reservation: Reservation) {
+        let Reservation { cost, end } = reservation;
+        let newest = self.newest_reservation.lock();
+        // Ends of live reservations are distinct, so this is "mine is the
+        // newest". (After the newest is refunded, older ones stay
+        // unrefundable: that errs on the side of never over-granting.)
+        if *newest != end {
             return;
         }
+        let now = self.clock.now().as_nanos();
+        let refund = cost.min(end.saturating_sub(now));
         // Infallible: the closure always returns `Some`.
         let _ = self
             .tat
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
                 Some(tat.saturating_sub(refund))
             });
+        drop(newest);
     }
 }
 
@@ -298,6 +322,15 @@ impl<C> fmt::Debug for TokenBucket<C> {
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
+}
+
+/// A reservation made by an `acquire` that is still waiting.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reservation {
+    /// Nanoseconds of tokens reserved.
+    cost: u64,
+    /// `tat` right after reserving.
+    pub(crate) end: u64,
 }
 
 // === impl Acquire ===
@@ -311,16 +344,18 @@ pin_project! {
     /// # Cancellation
     ///
     /// The reservation is made at the first poll. Dropping the future before
-    /// it completes gives the reserved tokens back to the bucket — the part
-    /// of the reservation not yet overtaken by time, so a late drop never
-    /// lets a burst exceed the capacity. Waiters queued behind it keep their
-    /// place and their wake-up time.
+    /// it completes gives the reserved tokens back to the bucket (the part
+    /// of the reservation not yet overtaken by time) — unless another
+    /// `acquire` has reserved since: that waiter's wake-up time counts on
+    /// this reservation, so nothing is given back and the bucket never
+    /// exceeds its capacity. Waiters queued behind keep their place and
+    /// their wake-up time.
     #[must_use = "futures do nothing unless polled"]
     pub struct Acquire<'a, C: Clock> {
         bucket: &'a TokenBucket<C>,
         n: u64,
-        // Cost and end of the reservation (nanoseconds), once reserved.
-        reserved: Option<(u64, u64)>,
+        // The reservation, once made.
+        reserved: Option<Reservation>,
         // Completed: polling again takes nothing more.
         done: bool,
         #[pin]
@@ -330,8 +365,8 @@ pin_project! {
     impl<C: Clock> PinnedDrop for Acquire<'_, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some((cost, end)) = this.reserved.take() {
-                this.bucket.refund(cost, end);
+            if let Some(reservation) = this.reserved.take() {
+                this.bucket.refund(reservation);
             }
         }
     }
@@ -354,13 +389,13 @@ impl<C: Clock> Future for Acquire<'_, C> {
                 Ok(cost) => cost,
                 Err(e) => return Poll::Ready(Err(e)),
             };
-            let end = this.bucket.reserve(cost);
-            let ready_at = end.saturating_sub(this.bucket.tau);
+            let reservation = this.bucket.reserve(cost);
+            let ready_at = reservation.end.saturating_sub(this.bucket.tau);
             if ready_at <= this.bucket.clock.now().as_nanos() {
                 *this.done = true;
                 return Poll::Ready(Ok(()));
             }
-            *this.reserved = Some((cost, end));
+            *this.reserved = Some(reservation);
             this.sleep.set(Some(
                 this.bucket.clock.sleep_until(Instant::from_nanos(ready_at)),
             ));

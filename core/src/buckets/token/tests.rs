@@ -197,3 +197,31 @@ fn concurrent_try_acquire_never_over_grants() {
     }
     assert_eq!(granted.load(core::sync::atomic::Ordering::Relaxed), 100);
 }
+
+#[test]
+fn dropping_an_older_reservation_never_lets_a_burst_exceed_capacity() {
+    let (b, clock) = bucket(1.0, 1.0);
+    b.try_acquire(1).unwrap();
+    let p = Probe::new();
+    let mut older = Box::pin(b.acquire(1));
+    let mut newer = Box::pin(b.acquire(1));
+    assert!(p.poll_pinned(older.as_mut()).is_pending());
+    assert!(p.poll_pinned(newer.as_mut()).is_pending());
+    drop(older); // the newer waiter's deadline rests on it: no refund
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(p.poll_pinned(newer.as_mut()), Poll::Ready(Ok(())));
+    assert_eq!(
+        b.try_acquire(1),
+        Err(TryAcquireError::Insufficient {
+            retry_after: Duration::from_secs(1)
+        })
+    );
+}
+
+#[test]
+fn rounding_is_exact_near_one_half() {
+    assert_eq!(round_positive(0.499_999_999_999_999_94), 0.0);
+    assert_eq!(round_positive(0.5), 1.0);
+    assert_eq!(round_positive(2.5), 3.0);
+    assert_eq!(round_positive(333_333_333.3), 333_333_333.0);
+}
