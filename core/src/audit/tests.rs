@@ -1,4 +1,3 @@
-use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec;
@@ -92,7 +91,8 @@ fn subscribe_and_unsubscribe_by_id() {
 
 #[test]
 fn listeners_may_reenter_the_hook() {
-    let hook: &'static Hook = Box::leak(Box::new(Hook::new()));
+    static HOOK: Hook = Hook::new();
+    let hook = &HOOK;
     let inner_seen = hook.extracting("inner", |_| ());
     let _outer = hook.listening("outer", move |_| {
         // Raise another event and subscribe from inside a listener.
@@ -118,7 +118,8 @@ fn a_panicking_listener_leaves_the_registry_usable() {
 
 #[test]
 fn many_threads_listen_and_emit_concurrently() {
-    let hook: &'static Hook = Box::leak(Box::new(Hook::new()));
+    static HOOK: Hook = Hook::new();
+    let hook = &HOOK;
     let total = Arc::new(AtomicUsize::new(0));
     let rounds = if cfg!(miri) { 5 } else { 200 };
     let threads: Vec<_> = (0..4)
