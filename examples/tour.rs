@@ -17,6 +17,7 @@ fn main() {
     asyncutils::block_on(async {
         rendezvous().await;
         token_bucket_under_load().await;
+        retry_with_backoff().await;
     });
     audit_listener();
     virtual_time();
@@ -92,6 +93,27 @@ async fn token_bucket_under_load() {
         "   asking for more than the capacity: {}",
         bucket.try_acquire(11).unwrap_err()
     );
+}
+
+/// Retrying a flaky operation with exponential backoff and jitter.
+async fn retry_with_backoff() {
+    use asyncutils::limit::{Backoff, Jitter};
+    println!("== retry: exponential backoff, equal jitter, retry only 'busy'");
+    let backoff = Backoff::exponential(Duration::from_millis(10))
+        .and_then(|b| b.with_factor(2.0))
+        .expect("valid backoff")
+        .with_max_retries(5)
+        .with_jitter(Jitter::Equal, 7);
+    let attempt = std::sync::atomic::AtomicU32::new(0);
+    let start = Instant::now();
+    let result = asyncutils::limit::retry(&backoff, || {
+        let n = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        async move { if n < 4 { Err("busy") } else { Ok(n) } }
+    })
+    .when(|e: &&str| *e == "busy")
+    .on_retry(|e, k, d| println!("   attempt failed ({e}); retry {k} in {d:?}"))
+    .await;
+    println!("   {result:?} after {} ms", start.elapsed().as_millis());
 }
 
 /// Audit events: scoped listeners that cost nothing when absent.

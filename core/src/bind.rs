@@ -16,7 +16,8 @@
 ///   `timeout_at(deadline, future)` on `$rt`;
 /// * `rt`: `spawn(future)` and `spawn_blocking(f)` on `$rt`, and the type
 ///   `DefaultRuntime = $rt`;
-/// * `buckets`: `TokenBucket` = the core's `TokenBucket<$rt>`.
+/// * `buckets`: `TokenBucket` = the core's `TokenBucket<$rt>`;
+/// * `limit`: `retry(backoff, operation)` sleeping on `$rt`.
 #[macro_export]
 macro_rules! bind_runtime {
     ($rt:ty) => {
@@ -91,6 +92,29 @@ macro_rules! bind_runtime {
                 $crate::rt::SpawnBlocking::spawn_blocking(
                     &<$rt as ::core::default::Default>::default(),
                     f,
+                )
+            }
+        }
+
+        /// Retrying and other limits on this crate's clock; see the core's
+        /// `limit` module.
+        pub mod limit {
+            pub use $crate::limit::*;
+
+            /// Retries `operation` with `backoff`, sleeping on this crate's
+            /// runtime; see the core's `limit::retry`.
+            pub fn retry<F, Fut, T, E>(
+                backoff: &$crate::limit::Backoff,
+                operation: F,
+            ) -> $crate::limit::Retry<$rt, F, Fut, E>
+            where
+                F: FnMut() -> Fut,
+                Fut: ::core::future::Future<Output = Result<T, E>>,
+            {
+                $crate::limit::retry(
+                    <$rt as ::core::default::Default>::default(),
+                    backoff,
+                    operation,
                 )
             }
         }

@@ -15,6 +15,7 @@
 //! | [`audit`] | audit events: [`emit!`], listening, extracting, the [`CATALOG`](audit::CATALOG) |
 //! | [`channels`] | [`Rendezvous`](channels::Rendezvous) |
 //! | [`buckets`] | [`TokenBucket`](buckets::TokenBucket) |
+//! | [`limit`] | [`retry`](limit::retry) with [`Backoff`](limit::Backoff) |
 //! | [`error`] | errors shared by every primitive |
 //!
 //! # Rules every primitive follows
@@ -51,6 +52,7 @@ pub mod audit;
 pub mod buckets;
 pub mod channels;
 pub mod error;
+pub mod limit;
 pub mod rt;
 pub mod time;
 

@@ -33,6 +33,7 @@ mod timeout;
 mod tests;
 
 pub use instant::Instant;
+pub(crate) use instant::duration_to_nanos;
 pub use manual::{ManualClock, ManualSleep};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
 
