@@ -17,7 +17,8 @@
 /// * `rt`: `spawn(future)` and `spawn_blocking(f)` on `$rt`, and the type
 ///   `DefaultRuntime = $rt`;
 /// * `buckets`: `TokenBucket` = the core's `TokenBucket<$rt>`;
-/// * `limit`: `retry(backoff, operation)` sleeping on `$rt`.
+/// * `limit`: `retry(backoff, operation)` sleeping on `$rt`; `Lockout` and
+///   `FifoLockout` on `$rt`.
 #[macro_export]
 macro_rules! bind_runtime {
     ($rt:ty) => {
@@ -100,6 +101,13 @@ macro_rules! bind_runtime {
         /// `limit` module.
         pub mod limit {
             pub use $crate::limit::*;
+
+            /// A [`Lockout`]($crate::limit::Lockout) on this crate's clock.
+            pub type Lockout = $crate::limit::Lockout<$rt>;
+
+            /// A [`FifoLockout`]($crate::limit::FifoLockout) on this crate's
+            /// clock.
+            pub type FifoLockout = $crate::limit::FifoLockout<$rt>;
 
             /// Retries `operation` with `backoff`, sleeping on this crate's
             /// runtime; see the core's `limit::retry`.

@@ -2,7 +2,12 @@
 //!
 //! * [`retry`]: runs an async operation again after failures, with
 //!   exponential [`Backoff`], a cap, and deterministic jitter.
+//! * [`Lockout`] and [`FifoLockout`]: gates closed for a while by
+//!   [`lockout_for`](Lockout::lockout_for); entrants wait until every
+//!   lockout has expired.
 
+mod lockout;
 mod retry;
 
+pub use lockout::{Enter, FifoEnter, FifoLockout, Lockout};
 pub use retry::{Backoff, Delays, Jitter, Retry, retry};

@@ -160,6 +160,10 @@ impl Queue {
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    pub(crate) fn front(&self) -> Option<usize> {
+        self.head
+    }
 }
 
 impl<T> Slots<T> {
