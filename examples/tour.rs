@@ -18,6 +18,7 @@ fn main() {
         rendezvous().await;
         token_bucket_under_load().await;
         retry_with_backoff().await;
+        fifo_lockout().await;
     });
     audit_listener();
     virtual_time();
@@ -114,6 +115,28 @@ async fn retry_with_backoff() {
     .on_retry(|e, k, d| println!("   attempt failed ({e}); retry {k} in {d:?}"))
     .await;
     println!("   {result:?} after {} ms", start.elapsed().as_millis());
+}
+
+/// A lockout pauses every caller of a dependency; the FIFO variant lets
+/// them through in arrival order when it lifts.
+async fn fifo_lockout() {
+    println!("== FifoLockout: a 50 ms pause, then callers pass in arrival order");
+    let lockout = Arc::new(asyncutils::limit::FifoLockout::new());
+    lockout.lockout_for(Duration::from_millis(50));
+    let start = Instant::now();
+    let callers: Vec<_> = (0..4)
+        .map(|caller| {
+            let lockout = lockout.clone();
+            asyncutils::rt::spawn(async move { (caller, lockout.enter().await) })
+        })
+        .collect();
+    for c in callers {
+        let (caller, admitted) = c.await.unwrap();
+        println!(
+            "   caller {caller} admitted #{admitted} after {} ms",
+            start.elapsed().as_millis()
+        );
+    }
 }
 
 /// Audit events: scoped listeners that cost nothing when absent.
