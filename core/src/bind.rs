@@ -17,8 +17,8 @@
 /// * `rt`: `spawn(future)` and `spawn_blocking(f)` on `$rt`, and the type
 ///   `DefaultRuntime = $rt`;
 /// * `buckets`: `TokenBucket` = the core's `TokenBucket<$rt>`;
-/// * `limit`: `retry(backoff, operation)` sleeping on `$rt`; `Lockout` and
-///   `FifoLockout` on `$rt`.
+/// * `limit`: `retry(backoff, operation)` sleeping on `$rt`; `Lockout`,
+///   `FifoLockout` and `RateLimiter` on `$rt`.
 #[macro_export]
 macro_rules! bind_runtime {
     ($rt:ty) => {
@@ -108,6 +108,10 @@ macro_rules! bind_runtime {
             /// A [`FifoLockout`]($crate::limit::FifoLockout) on this crate's
             /// clock.
             pub type FifoLockout = $crate::limit::FifoLockout<$rt>;
+
+            /// A [`RateLimiter`]($crate::limit::RateLimiter) on this crate's
+            /// clock.
+            pub type RateLimiter = $crate::limit::RateLimiter<$rt>;
 
             /// Retries `operation` with `backoff`, sleeping on this crate's
             /// runtime; see the core's `limit::retry`.

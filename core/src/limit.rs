@@ -5,9 +5,13 @@
 //! * [`Lockout`] and [`FifoLockout`]: gates closed for a while by
 //!   [`lockout_for`](Lockout::lockout_for); entrants wait until every
 //!   lockout has expired.
+//! * [`RateLimiter`]: at most N entries per sliding period, as permits you
+//!   hold.
 
 mod lockout;
+mod rate_limiter;
 mod retry;
 
 pub use lockout::{Enter, FifoEnter, FifoLockout, Lockout};
+pub use rate_limiter::{AcquirePermit, RateLimiter, RatePermit, TryAcquirePermitError};
 pub use retry::{Backoff, Delays, Jitter, Retry, retry};
