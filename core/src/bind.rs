@@ -18,7 +18,7 @@
 ///   `DefaultRuntime = $rt`;
 /// * `buckets`: `TokenBucket` = the core's `TokenBucket<$rt>`;
 /// * `limit`: `retry(backoff, operation)` sleeping on `$rt`; `Lockout`,
-///   `FifoLockout` and `RateLimiter` on `$rt`.
+///   `FifoLockout`, `RateLimiter` and `RateLimited<F>` on `$rt`.
 #[macro_export]
 macro_rules! bind_runtime {
     ($rt:ty) => {
@@ -112,6 +112,10 @@ macro_rules! bind_runtime {
             /// A [`RateLimiter`]($crate::limit::RateLimiter) on this crate's
             /// clock.
             pub type RateLimiter = $crate::limit::RateLimiter<$rt>;
+
+            /// A [`RateLimited`]($crate::limit::RateLimited) function on this
+            /// crate's clock.
+            pub type RateLimited<F> = $crate::limit::RateLimited<F, $rt>;
 
             /// Retries `operation` with `backoff`, sleeping on this crate's
             /// runtime; see the core's `limit::retry`.

@@ -7,11 +7,15 @@
 //!   lockout has expired.
 //! * [`RateLimiter`]: at most N entries per sliding period, as permits you
 //!   hold.
+//! * [`RateLimited`]: an async function whose calls beyond a rate wait or
+//!   fail with the time to retry.
 
 mod lockout;
+mod rate_limited;
 mod rate_limiter;
 mod retry;
 
 pub use lockout::{Enter, FifoEnter, FifoLockout, Lockout};
+pub use rate_limited::{Call, OverLimit, RateLimitError, RateLimited};
 pub use rate_limiter::{AcquirePermit, RateLimiter, RatePermit, TryAcquirePermitError};
 pub use retry::{Backoff, Delays, Jitter, Retry, retry};

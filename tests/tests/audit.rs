@@ -16,6 +16,7 @@ use asyncutils_core::audit::{self, CATALOG, OwnedValue};
 use asyncutils_core::buckets::TokenBucket;
 use asyncutils_core::channels::Rendezvous;
 use asyncutils_core::emit;
+use asyncutils_core::limit;
 use asyncutils_core::time::{ManualClock, timeout};
 use asyncutils_tests::{TestRuntime, exec};
 use futures_lite::future;
@@ -28,7 +29,10 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// The events the primitives that exist today are documented to raise.
-const DOCUMENTED: &[&str] = &["asyncutils.buckets.TokenBucket"];
+const DOCUMENTED: &[&str] = &[
+    "asyncutils.buckets.TokenBucket",
+    "asyncutils.func.RateLimited",
+];
 
 #[test]
 fn listener_sees_events_only_while_its_guard_lives() {
@@ -163,6 +167,30 @@ async fn tour<R: TestRuntime>(rt: R) {
     let aborted = rt.spawn(future::pending::<()>());
     aborted.abort();
     assert!(aborted.await.is_err());
+
+    let ms = std::time::Duration::from_millis(1);
+    let backoff = limit::Backoff::exponential(ms).expect("valid");
+    let mut failures = 1;
+    let retried = limit::retry(rt.clone(), &backoff, || {
+        failures -= 1;
+        let failed = failures >= 0;
+        async move { if failed { Err(()) } else { Ok(()) } }
+    });
+    assert_eq!(retried.await, Ok(()));
+    let lockout = limit::FifoLockout::with_clock(rt.clone());
+    lockout.lockout_for(ms);
+    lockout.enter().await;
+    let limiter = limit::RateLimiter::with_clock(1, ms, rt.clone()).expect("valid");
+    drop(limiter.acquire().await);
+    let limited = limit::RateLimited::with_clock(
+        |x: u8| async move { x },
+        1,
+        ms,
+        limit::OverLimit::Wait,
+        rt.clone(),
+    )
+    .expect("valid");
+    assert_eq!(limited.call(7).await, Ok(7));
 }
 
 #[test]

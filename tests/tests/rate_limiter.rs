@@ -46,3 +46,33 @@ async fn shared_limiter_holds_the_window_across_tasks<R: TestRuntime>(rt: R) {
         assert_eq!(times[23].saturating_duration_since(times[0]), 100 * MS);
     }
 }
+
+conformance!(rate_limited_calls_wait_for_their_turn);
+async fn rate_limited_calls_wait_for_their_turn<R: TestRuntime>(rt: R) {
+    use asyncutils_core::limit::{OverLimit, RateLimited};
+    let f = Arc::new(
+        RateLimited::with_clock(
+            |x: u32| async move { x * 2 },
+            2,
+            10 * MS,
+            OverLimit::Wait,
+            rt.clone(),
+        )
+        .unwrap(),
+    );
+    let start = rt.now();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let f = f.clone();
+            rt.spawn(async move { f.call(i).await })
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for t in tasks {
+        outputs.push(t.await.unwrap().unwrap());
+    }
+    outputs.sort_unstable();
+    assert_eq!(outputs, [0, 2, 4, 6, 8, 10]);
+    // Six calls, two per 10 ms: the last starts at 20 ms at the earliest.
+    asyncutils_tests::assert_elapsed(&rt, start, 20 * MS);
+}
