@@ -6,7 +6,6 @@ use core::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use asyncutils_core::limit::RateLimiter;
-use asyncutils_core::time::Clock;
 use asyncutils_tests::{TestRuntime, conformance};
 
 const MS: Duration = Duration::from_millis(1);
