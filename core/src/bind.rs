@@ -16,9 +16,10 @@
 ///   `timeout_at(deadline, future)` on `$rt`;
 /// * `rt`: `spawn(future)` and `spawn_blocking(f)` on `$rt`, and the type
 ///   `DefaultRuntime = $rt`;
-/// * `buckets`: `TokenBucket` = the core's `TokenBucket<$rt>`;
+/// * `buckets`: `TokenBucket` and `LeakyBucket` on `$rt`;
 /// * `limit`: `retry(backoff, operation)` sleeping on `$rt`; `Lockout`,
-///   `FifoLockout`, `RateLimiter` and `RateLimited<F>` on `$rt`.
+///   `FifoLockout`, `RateLimiter` and `RateLimited<F>` on `$rt`;
+/// * `locks`: `CircuitBreaker<P>` on `$rt`.
 #[macro_export]
 macro_rules! bind_runtime {
     ($rt:ty) => {
@@ -135,6 +136,18 @@ macro_rules! bind_runtime {
             }
         }
 
+        /// Locks and guards on this crate's runtime; see the core's `locks`
+        /// module.
+        pub mod locks {
+            pub use $crate::locks::*;
+
+            /// A [`CircuitBreaker`]($crate::locks::CircuitBreaker) on this
+            /// runtime's clock; `P` classifies errors (default: every error
+            /// is a failure).
+            pub type CircuitBreaker<P = $crate::locks::AnyError> =
+                $crate::locks::CircuitBreaker<$rt, P>;
+        }
+
         /// Rendezvous and other channels; see the core's `channels` module.
         pub mod channels {
             pub use $crate::channels::*;
@@ -147,6 +160,10 @@ macro_rules! bind_runtime {
             /// A [`TokenBucket`]($crate::buckets::TokenBucket) on this
             /// crate's runtime clock.
             pub type TokenBucket = $crate::buckets::TokenBucket<$rt>;
+
+            /// A [`LeakyBucket`]($crate::buckets::LeakyBucket) on this
+            /// crate's runtime clock.
+            pub type LeakyBucket = $crate::buckets::LeakyBucket<$rt>;
         }
     };
 }

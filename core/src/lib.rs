@@ -53,6 +53,7 @@ pub mod buckets;
 pub mod channels;
 pub mod error;
 pub mod limit;
+pub mod locks;
 pub mod rt;
 pub mod time;
 

@@ -6,7 +6,6 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use asyncutils_core::limit::{FifoLockout, Lockout};
-use asyncutils_core::time::Clock;
 use asyncutils_tests::{TestClock, TestRuntime, assert_elapsed, conformance};
 
 const MS: Duration = Duration::from_millis(1);

@@ -142,8 +142,17 @@ impl VirtualRuntime {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
-            while let Some(runnable) = self.pop() {
-                runnable.run();
+            // One batch: the tasks queued now. Tasks they wake run in the
+            // next batch, after the main future had its turn, so tasks that
+            // keep yielding cannot starve it.
+            let batch = self.queued();
+            for _ in 0..batch {
+                match self.pop() {
+                    Some(runnable) => {
+                        runnable.run();
+                    }
+                    None => break,
+                }
             }
             if signal.main_woken.swap(false, Ordering::AcqRel) {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
@@ -172,13 +181,16 @@ impl VirtualRuntime {
             .pop_front()
     }
 
-    fn has_runnable(&self) -> bool {
-        !self
-            .shared
+    fn queued(&self) -> usize {
+        self.shared
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+            .len()
+    }
+
+    fn has_runnable(&self) -> bool {
+        self.queued() != 0
     }
 }
 
