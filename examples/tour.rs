@@ -8,17 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asyncutils::audit;
-use asyncutils::buckets::TokenBucket;
+use asyncutils::buckets::{LeakyBucket, TokenBucket};
 use asyncutils::channels::Rendezvous;
 use asyncutils::core_api::rt::VirtualRuntime;
+use asyncutils::locks::{CallError, CircuitBreaker, PrioritySemaphore};
 use asyncutils::time::Clock;
 
 fn main() {
     asyncutils::block_on(async {
         rendezvous().await;
         token_bucket_under_load().await;
+        leaky_bucket_adapts().await;
         retry_with_backoff().await;
         fifo_lockout().await;
+        circuit_breaker().await;
+        priority_semaphore().await;
     });
     audit_listener();
     virtual_time();
@@ -137,6 +141,85 @@ async fn fifo_lockout() {
             start.elapsed().as_millis()
         );
     }
+}
+
+/// A leaky bucket fills with each request and drains at `leak × factor`
+/// units per second; the factor halves while the bucket runs above ¾ full
+/// and doubles below ¼, within its bounds (default [0.5, 2]).
+async fn leaky_bucket_adapts() {
+    println!("== LeakyBucket: capacity 10, leaks 20/s, factor in [0.5, 2]");
+    let bucket = LeakyBucket::new(10.0, 20.0).expect("valid bucket");
+    let start = Instant::now();
+    for request in 0..6 {
+        let waited = bucket.wait_for_tokens(4).await.expect("4 <= capacity");
+        println!(
+            "   request {request}: waited {:>3} ms, level {:.1}, factor {}",
+            waited.as_millis(),
+            bucket.level(),
+            bucket.factor()
+        );
+    }
+    println!("   24 units in {} ms", start.elapsed().as_millis());
+    match bucket.try_acquire(8) {
+        Ok(()) => println!("   try_acquire(8): admitted"),
+        Err(e) => println!("   try_acquire(8): {e}"),
+    }
+    bucket.reset_factor();
+    println!("   factor reset to {}", bucket.factor());
+}
+
+/// A circuit breaker fails fast while a dependency is down, then lets one
+/// probe through after the reset time.
+async fn circuit_breaker() {
+    println!("== CircuitBreaker: trips after 3 failures, open 200 ms, then 1 probe");
+    let breaker =
+        CircuitBreaker::new("flaky-db", 3, Duration::from_millis(200), 1).expect("valid settings");
+    let down = || async { Err::<u32, &str>("connection refused") };
+    for i in 1..=4 {
+        match breaker.call_with(down).await {
+            Err(CallError::Inner(e)) => println!("   call {i}: failed ({e})"),
+            Err(CallError::Open { retry_after }) => {
+                println!("   call {i}: refused at once, open for {retry_after:?} more");
+            }
+            other => println!("   call {i}: {other:?}"),
+        }
+    }
+    asyncutils::time::sleep(Duration::from_millis(200)).await;
+    println!("   after the reset: {}", breaker.state());
+    let probe = breaker.call(async { Ok::<u32, &str>(42) }).await;
+    println!("   probe: {probe:?}; the breaker is {}", breaker.state());
+}
+
+/// A priority semaphore serves its waiters by priority (lower first), ties
+/// in arrival order, whatever order they arrived in; its size can change
+/// at run time.
+async fn priority_semaphore() {
+    println!("== PrioritySemaphore: one permit, four waiters served by priority");
+    let sem = Arc::new(PrioritySemaphore::new(1).expect("valid count"));
+    let held = sem.try_acquire_owned().expect("a free permit");
+    let mut tasks = Vec::new();
+    for (name, priority) in [
+        ("batch", 9),
+        ("interactive", 0),
+        ("report", 5),
+        ("alert", -1),
+    ] {
+        let task_sem = sem.clone();
+        tasks.push(asyncutils::rt::spawn(async move {
+            let _permit = task_sem.acquire(priority).await.expect("open");
+            println!("   {name} (priority {priority}) got the permit");
+        }));
+        // Let it queue before the next one arrives.
+        while sem.waiters() < tasks.len() {
+            asyncutils::rt::yield_now().await;
+        }
+    }
+    drop(held);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    sem.set_permits(3).expect("valid count");
+    println!("   resized to {} permits", sem.available_permits());
 }
 
 /// Audit events: scoped listeners that cost nothing when absent.

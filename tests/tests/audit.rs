@@ -32,6 +32,10 @@ fn serial() -> MutexGuard<'static, ()> {
 const DOCUMENTED: &[&str] = &[
     "asyncutils.buckets.TokenBucket",
     "asyncutils.func.RateLimited",
+    "asyncutils.buckets.LeakyBucket",
+    "asyncutils.altlocks.CircuitBreaker",
+    "asyncutils.altlocks.CircuitBreaker.__call__",
+    "asyncutils.altlocks.UniqueResourceGuard",
 ];
 
 #[test]
@@ -191,6 +195,19 @@ async fn tour<R: TestRuntime>(rt: R) {
     )
     .expect("valid");
     assert_eq!(limited.call(7).await, Ok(7));
+
+    let leaky =
+        asyncutils_core::buckets::LeakyBucket::with_clock(4.0, 1000.0, rt.clone()).expect("valid");
+    leaky.wait_for_tokens(2).await.expect("fits");
+    let breaker =
+        asyncutils_core::locks::CircuitBreaker::with_clock("audited", 2, ms, 1, rt.clone())
+            .expect("valid");
+    assert_eq!(breaker.call_with(|| async { Ok::<u8, ()>(1) }).await, Ok(1));
+    let semaphore = asyncutils_core::locks::PrioritySemaphore::new(1).expect("valid");
+    drop(semaphore.acquire(0).await.expect("open"));
+    let resource = Arc::new(0u8);
+    let guard = asyncutils_core::locks::UniqueResourceGuard::for_resource(&resource);
+    assert!(guard.try_use().is_ok());
 }
 
 #[test]
