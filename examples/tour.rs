@@ -23,6 +23,8 @@ fn main() {
         fifo_lockout().await;
         circuit_breaker().await;
         priority_semaphore().await;
+        rate_limiters().await;
+        resource_guard();
     });
     audit_listener();
     virtual_time();
@@ -220,6 +222,51 @@ async fn priority_semaphore() {
     }
     sem.set_permits(3).expect("valid count");
     println!("   resized to {} permits", sem.available_permits());
+}
+
+/// A sliding-window limiter counts each permit until one period after it
+/// is released; `RateLimited` wraps a function in such a limit.
+async fn rate_limiters() {
+    use asyncutils::limit::{OverLimit, RateLimited, RateLimiter};
+    println!("== RateLimiter: 3 entries per 100 ms; RateLimited: 2 calls per 100 ms, else fail");
+    let limiter = RateLimiter::new(3, Duration::from_millis(100)).expect("valid limit");
+    let start = Instant::now();
+    for i in 0..5 {
+        let permit = limiter.acquire().await;
+        println!("   entry {i} at {:>3} ms", start.elapsed().as_millis());
+        drop(permit);
+    }
+    let lookup = RateLimited::new(
+        |id: u32| async move { format!("user-{id}") },
+        2,
+        Duration::from_millis(100),
+        OverLimit::Fail,
+    )
+    .expect("valid limit");
+    for id in 1..=3 {
+        match lookup.call(id).await {
+            Ok(user) => println!("   lookup({id}) = {user}"),
+            Err(e) => println!("   lookup({id}): {e}"),
+        }
+    }
+}
+
+/// A resource guard never waits: a second user is told "busy" at once.
+fn resource_guard() {
+    use asyncutils::locks::ResourceGuard;
+    println!("== ResourceGuard: exclusive use that fails fast");
+    let scanner = ResourceGuard::new(String::from("scanner"));
+    let job = scanner.try_use().expect("free");
+    match scanner.try_use() {
+        Ok(_) => println!("   second user got it (unexpected)"),
+        Err(busy) => println!("   second user: {busy}"),
+    }
+    drop(job);
+    println!(
+        "   after release: {:?}; success ratio {:.2}",
+        scanner.try_use().map(|s| s.clone()),
+        scanner.success_ratio()
+    );
 }
 
 /// Audit events: scoped listeners that cost nothing when absent.
