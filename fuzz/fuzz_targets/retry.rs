@@ -105,7 +105,6 @@ fuzz_target!(|input: Input| {
             Poll::Pending => assert!(clock.advance_to_next(), "pending with no sleep"),
         }
     };
-    drop(fut);
     // The model: attempt until success, a fatal error or no retries left.
     let mut model_attempts = 0;
     let mut slept = Duration::ZERO;
