@@ -1,8 +1,9 @@
 //! The allocation-free hot path: after warm-up, a thousand `Rendezvous`
 //! put/get handoffs (both orders), exchanges and `try_put`/`try_get`
 //! pairs, a thousand `TokenBucket::try_acquire` calls (and immediate
-//! `acquire`s), and `emit!` with nobody listening perform zero heap
-//! allocations.
+//! `acquire`s), `PrioritySemaphore` acquires and releases (uncontended and
+//! with waiters queued), and `emit!` with nobody listening perform zero
+//! heap allocations.
 //!
 //! This binary installs a counting global allocator. Counts are per
 //! thread, so the test harness and tests running in parallel do not
@@ -19,6 +20,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use asyncutils_core::buckets::TokenBucket;
 use asyncutils_core::channels::Rendezvous;
 use asyncutils_core::emit;
+use asyncutils_core::locks::PrioritySemaphore;
 use asyncutils_core::time::ManualClock;
 
 struct Counting;
@@ -241,4 +243,55 @@ fn the_counter_counts() {
         n, 1,
         "the counting allocator must see allocations on this thread"
     );
+}
+
+/// One round: take every permit, queue `waiters` acquires of mixed
+/// priorities, release, and let each waiter take its turn.
+fn priority_round(sem: &PrioritySemaphore, cx: &mut Context<'_>) {
+    let held = sem.try_acquire().expect("free");
+    let mut a = pin!(sem.acquire(3));
+    let mut b = pin!(sem.acquire(1));
+    let mut c = pin!(sem.acquire(2));
+    assert!(poll(a.as_mut(), cx).is_pending());
+    assert!(poll(b.as_mut(), cx).is_pending());
+    assert!(poll(c.as_mut(), cx).is_pending());
+    drop(held);
+    let Poll::Ready(Ok(pb)) = poll(b.as_mut(), cx) else {
+        panic!("the best priority is served first")
+    };
+    drop(pb);
+    let Poll::Ready(Ok(pc)) = poll(c.as_mut(), cx) else {
+        panic!("then the next")
+    };
+    drop(pc);
+    let Poll::Ready(Ok(pa)) = poll(a.as_mut(), cx) else {
+        panic!("then the last")
+    };
+    drop(pa);
+}
+
+#[test]
+fn priority_semaphore_hot_paths_do_not_allocate() {
+    let sem = PrioritySemaphore::new(1).expect("valid");
+    let waker = Waker::from(Arc::new(Flag));
+    let mut cx = Context::from_waker(&waker);
+    // Warm-up grows the waiter slab to its peak.
+    priority_round(&sem, &mut cx);
+    let uncontended = allocations(|| {
+        for _ in 0..1000 {
+            drop(sem.try_acquire().expect("free"));
+            let Poll::Ready(Ok(p)) = poll(pin!(sem.acquire(0)), &mut cx) else {
+                panic!("a permit is free")
+            };
+            drop(p);
+        }
+    });
+    assert_eq!(uncontended, 0, "uncontended acquire and release");
+    let waiting = allocations(|| {
+        for _ in 0..1000 {
+            priority_round(&sem, &mut cx);
+        }
+    });
+    assert_eq!(waiting, 0, "waiting in steady state");
+    assert_eq!(sem.available_permits(), 1);
 }

@@ -5,17 +5,11 @@
 //! in virtual time, and a stress run never lets more tasks in than there
 //! are permits — on every executor. A dropped `Acquire` is checked at every
 //! poll point never to lose a permit, including one already assigned to it.
-//! A counting allocator checks that, after warm-up, uncontended acquires
-//! and releases and waiting in the queue allocate nothing.
+//! (That the hot paths allocate nothing is checked in `alloc_free.rs`.)
 
 use core::time::Duration;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 
 use asyncutils_core::locks::{AcquireError, PrioritySemaphore, TryAcquireError};
 use asyncutils_core::rt::{JoinHandle, yield_now};
@@ -269,117 +263,4 @@ fn dropped_large_head_unblocks_the_queue() {
         assert_eq!(sem.available_permits(), 2);
         fate
     });
-}
-
-// === allocation-free hot path ===
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    // `try_with`: the allocator also runs while thread-locals are torn down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged; counting touches only a const-initialised thread-local `Cell`,
-// which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded from our caller, who upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: `ptr` was allocated by `System` with `layout`, as our
-        // caller guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Heap allocations `f` performs on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
-
-/// A real reference-counted waker, as a runtime would hand out.
-struct Flag;
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {}
-}
-
-fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(waker))
-}
-
-/// One round: take every permit, queue `waiters` acquires of mixed
-/// priorities, release, and let each waiter take its turn.
-fn waiting_round(sem: &PrioritySemaphore, waker: &Waker) {
-    let held = sem.try_acquire().expect("free");
-    let mut a = pin!(sem.acquire(3));
-    let mut b = pin!(sem.acquire(1));
-    let mut c = pin!(sem.acquire(2));
-    assert!(poll_once(a.as_mut(), waker).is_pending());
-    assert!(poll_once(b.as_mut(), waker).is_pending());
-    assert!(poll_once(c.as_mut(), waker).is_pending());
-    drop(held);
-    let Poll::Ready(Ok(pb)) = poll_once(b.as_mut(), waker) else {
-        panic!("the best priority is served first")
-    };
-    drop(pb);
-    let Poll::Ready(Ok(pc)) = poll_once(c.as_mut(), waker) else {
-        panic!("then the next")
-    };
-    drop(pc);
-    let Poll::Ready(Ok(pa)) = poll_once(a.as_mut(), waker) else {
-        panic!("then the last")
-    };
-    drop(pa);
-}
-
-#[test]
-fn hot_paths_do_not_allocate() {
-    let sem = PrioritySemaphore::new(1).expect("valid");
-    let waker = Waker::from(Arc::new(Flag));
-    // Warm-up grows the waiter slab to its peak.
-    waiting_round(&sem, &waker);
-    let uncontended = allocations(|| {
-        for _ in 0..1000 {
-            drop(sem.try_acquire().expect("free"));
-            let Poll::Ready(Ok(p)) = poll_once(pin!(sem.acquire(0)), &waker) else {
-                panic!("a permit is free")
-            };
-            drop(p);
-        }
-    });
-    assert_eq!(uncontended, 0, "uncontended acquire and release");
-    let waiting = allocations(|| {
-        for _ in 0..1000 {
-            waiting_round(&sem, &waker);
-        }
-    });
-    assert_eq!(waiting, 0, "waiting in steady state");
-    assert_eq!(sem.available_permits(), 1);
 }

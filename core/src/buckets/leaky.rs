@@ -75,6 +75,7 @@ use core::time::Duration;
 
 use pin_project_lite::pin_project;
 
+use super::round_positive;
 use crate::error::InvalidArgument;
 use crate::loom::Mutex;
 use crate::time::{Clock, Instant};
@@ -89,21 +90,6 @@ const NANO: u64 = 1_000_000_000;
 /// Largest level or rate accepted, in nano-units (per second), so sums
 /// cannot overflow a `u64`.
 const MAX_NANO: f64 = (1u64 << 62) as f64;
-
-/// Rounds a positive finite float to the nearest integer (half up); works
-/// without `std`'s `f64::round`.
-fn round_positive(x: f64) -> f64 {
-    if x >= (1u64 << 52) as f64 {
-        return x; // already integral
-    }
-    let whole = x as u64; // truncates
-    // `x - whole` is exact below 2^52, unlike `x + 0.5`.
-    if x - whole as f64 >= 0.5 {
-        (whole + 1) as f64
-    } else {
-        whole as f64
-    }
-}
 
 /// The adaptive factor's starting value and bounds.
 ///

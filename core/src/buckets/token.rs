@@ -23,6 +23,7 @@ use core::time::Duration;
 
 use pin_project_lite::pin_project;
 
+use super::round_positive;
 use crate::error::InvalidArgument;
 use crate::loom::{AtomicU64, Mutex, Ordering};
 use crate::time::{Clock, Instant};
@@ -33,21 +34,6 @@ mod tests;
 /// Largest `tau` accepted, so `tat` arithmetic cannot overflow in practice
 /// (2^62 ns is about 146 years).
 const MAX_TAU: f64 = (1u64 << 62) as f64;
-
-/// Rounds a positive finite float to the nearest integer (half up); works
-/// without `std`'s `f64::round`.
-fn round_positive(x: f64) -> f64 {
-    if x >= (1u64 << 52) as f64 {
-        return x; // already integral
-    }
-    let whole = x as u64; // truncates
-    // `x - whole` is exact below 2^52, unlike `x + 0.5`.
-    if x - whole as f64 >= 0.5 {
-        (whole + 1) as f64
-    } else {
-        whole as f64
-    }
-}
 
 /// A token bucket: holds up to `capacity` tokens, refills at `rate` tokens
 /// per second, starts full.
