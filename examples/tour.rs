@@ -267,6 +267,18 @@ fn resource_guard() {
         scanner.try_use().map(|s| s.clone()),
         scanner.success_ratio()
     );
+
+    // One guard per resource instance, however it is looked up.
+    let device = Arc::new(String::from("/dev/ttyUSB0"));
+    let from_setup = asyncutils::locks::UniqueResourceGuard::for_resource(&device);
+    let from_worker = asyncutils::locks::UniqueResourceGuard::for_resource(&device);
+    let held = from_setup.try_use().expect("free");
+    println!(
+        "   UniqueResourceGuard: same guard from both lookups: {}; worker while held: {:?}",
+        Arc::ptr_eq(&from_setup, &from_worker),
+        from_worker.try_use().map(|_| ())
+    );
+    drop(held);
 }
 
 /// Audit events: scoped listeners that cost nothing when absent.
