@@ -21,9 +21,9 @@
 use std::hint::black_box;
 use std::mem::size_of;
 use std::sync::Arc;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
-use asyncutils_bench::{CountingAlloc, Table, count_allocs, time_loop};
+use asyncutils_bench::{CountingAlloc, Table, count_allocs, on_tasks, time_loop};
 use asyncutils_core::buckets::{AdaptiveFactor, LeakyBucket};
 use asyncutils_tokio::Tokio;
 
@@ -65,33 +65,6 @@ fn peer_deny() -> leaky_bucket::RateLimiter {
         .build();
     assert!(!l.try_acquire(1));
     l
-}
-
-/// `tasks` tokio tasks on `rt` share `n` calls of `op`.
-fn on_tasks(
-    rt: &tokio::runtime::Runtime,
-    tasks: u64,
-    n: u64,
-    op: Arc<dyn Fn() -> bool + Send + Sync>,
-) -> Duration {
-    let start = StdInstant::now();
-    rt.block_on(async {
-        let handles: Vec<_> = (0..tasks)
-            .map(|i| {
-                let op = op.clone();
-                let count = n / tasks + u64::from(i < n % tasks);
-                tokio::spawn(async move {
-                    for _ in 0..count {
-                        black_box(op());
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.expect("task panicked");
-        }
-    });
-    start.elapsed()
 }
 
 fn main() {

@@ -28,9 +28,9 @@ use std::hint::black_box;
 use std::mem::size_of;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
-use asyncutils_bench::{CountingAlloc, Table, count_allocs, time_loop};
+use asyncutils_bench::{CountingAlloc, Table, count_allocs, on_tasks, on_threads, time_loop};
 use asyncutils_core::buckets::TokenBucket;
 use asyncutils_core::time::{Clock, Instant};
 use asyncutils_tokio::Tokio;
@@ -100,49 +100,6 @@ fn gov_with<C: governor::clock::Clock>(quota: Quota, clock: C, exhaust: bool) ->
         assert!(l.check().is_err());
     }
     l
-}
-
-/// `tasks` tokio tasks on `rt` share `n` calls of `op`.
-fn on_tasks(
-    rt: &tokio::runtime::Runtime,
-    tasks: u64,
-    n: u64,
-    op: Arc<dyn Fn() -> bool + Send + Sync>,
-) -> Duration {
-    let start = StdInstant::now();
-    rt.block_on(async {
-        let handles: Vec<_> = (0..tasks)
-            .map(|i| {
-                let op = op.clone();
-                let count = n / tasks + u64::from(i < n % tasks);
-                tokio::spawn(async move {
-                    for _ in 0..count {
-                        black_box(op());
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.expect("task panicked");
-        }
-    });
-    start.elapsed()
-}
-
-/// `threads` OS threads share `n` calls of `op`.
-fn on_threads(threads: u64, n: u64, op: &(dyn Fn() -> bool + Sync)) -> Duration {
-    let start = StdInstant::now();
-    std::thread::scope(|s| {
-        for i in 0..threads {
-            let count = n / threads + u64::from(i < n % threads);
-            s.spawn(move || {
-                for _ in 0..count {
-                    black_box(op());
-                }
-            });
-        }
-    });
-    start.elapsed()
 }
 
 fn main() {

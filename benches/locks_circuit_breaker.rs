@@ -27,9 +27,9 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
-use asyncutils_bench::{CountingAlloc, Table, count_allocs, time_loop};
+use asyncutils_bench::{CountingAlloc, Table, count_allocs, on_threads, time_loop};
 use asyncutils_core::locks::CircuitBreaker;
 use asyncutils_core::time::Clock;
 use asyncutils_tokio::Tokio;
@@ -78,21 +78,6 @@ fn failsafe_open() -> Failsafe {
 fn poll_once<F: Future>(f: F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
     pin!(f).poll(&mut cx)
-}
-
-fn on_threads(threads: u64, n: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    let start = StdInstant::now();
-    std::thread::scope(|s| {
-        for i in 0..threads {
-            let count = n / threads + u64::from(i < n % threads);
-            s.spawn(move || {
-                for _ in 0..count {
-                    op();
-                }
-            });
-        }
-    });
-    start.elapsed()
 }
 
 fn main() {

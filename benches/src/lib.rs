@@ -455,3 +455,52 @@ fn format_ns(ns: f64) -> String {
         format!("{ns:.0}")
     }
 }
+
+/// `tasks` tokio tasks on `rt` share `n` calls of `op`; returns the wall
+/// time of the whole run.
+///
+/// # Panics
+///
+/// If a task panics.
+pub fn on_tasks<R: 'static>(
+    rt: &tokio::runtime::Runtime,
+    tasks: u64,
+    n: u64,
+    op: std::sync::Arc<dyn Fn() -> R + Send + Sync>,
+) -> Duration {
+    let start = Instant::now();
+    rt.block_on(async {
+        let handles: Vec<_> = (0..tasks)
+            .map(|i| {
+                let op = op.clone();
+                let count = n / tasks + u64::from(i < n % tasks);
+                tokio::spawn(async move {
+                    for _ in 0..count {
+                        black_box(op());
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.expect("task panicked");
+        }
+    });
+    start.elapsed()
+}
+
+/// `threads` OS threads share `n` calls of `op`; returns the wall time of
+/// the whole run.
+pub fn on_threads<R>(threads: u64, n: u64, op: &(dyn Fn() -> R + Sync)) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for i in 0..threads {
+            let count = n / threads + u64::from(i < n % threads);
+            s.spawn(move || {
+                for _ in 0..count {
+                    black_box(op());
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
