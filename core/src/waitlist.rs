@@ -12,6 +12,15 @@
 
 use slab::Slab;
 
+/// Stores `waker` in `slot`, cloning only if the stored one would not wake
+/// the same task (`Waker::clone_from` checks `will_wake`).
+pub(crate) fn set_waker(slot: &mut Option<core::task::Waker>, waker: &core::task::Waker) {
+    match slot {
+        Some(w) => w.clone_from(waker),
+        None => *slot = Some(waker.clone()),
+    }
+}
+
 pub(crate) struct Node<T> {
     pub(crate) value: T,
     prev: Option<usize>,

@@ -26,7 +26,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use crate::loom::Mutex;
-use crate::waitlist::{Queue, Slots};
+use crate::waitlist::{Queue, Slots, set_waker};
 
 #[cfg(all(test, feature = "std"))]
 mod tests;
@@ -340,13 +340,6 @@ impl<T> Inner<T> {
         }
         putter.state = State::Done;
         (value, putter.waker.take())
-    }
-}
-
-fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
-    match slot {
-        Some(w) => w.clone_from(waker),
-        None => *slot = Some(waker.clone()),
     }
 }
 

@@ -18,7 +18,7 @@ use pin_project_lite::pin_project;
 
 use crate::loom::{AtomicU64, Mutex, Ordering};
 use crate::time::{Clock, Instant};
-use crate::waitlist::{Queue, Slots};
+use crate::waitlist::{Queue, Slots, set_waker};
 
 #[cfg(all(test, feature = "std"))]
 mod tests;
@@ -376,10 +376,7 @@ impl<C: Clock> Future for FifoEnter<'_, C> {
                     (key, waiters.queue.front() == Some(key))
                 }
                 Some(key) => {
-                    match waiters.slots.get_mut(key) {
-                        Some(w) => w.clone_from(cx.waker()),
-                        slot @ None => *slot = Some(cx.waker().clone()),
-                    }
+                    set_waker(waiters.slots.get_mut(key), cx.waker());
                     (key, waiters.queue.front() == Some(key))
                 }
             }

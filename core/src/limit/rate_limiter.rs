@@ -20,7 +20,7 @@ use pin_project_lite::pin_project;
 use crate::error::InvalidArgument;
 use crate::loom::Mutex;
 use crate::time::{Clock, Instant};
-use crate::waitlist::{Queue, Slots};
+use crate::waitlist::{Queue, Slots, set_waker};
 
 #[cfg(all(test, feature = "std"))]
 mod tests;
@@ -344,12 +344,10 @@ impl<'a, C: Clock> Future for AcquirePermit<'a, C> {
                             key
                         }
                     };
-                    match state.slots.get_mut(key) {
-                        Some(w) => w.clone_from(cx.waker()),
-                        slot @ None => *slot = Some(cx.waker().clone()),
-                    }
-                    let first = state.queue.front() == Some(key);
-                    // Only the first in line watches the clock, and only
+                    set_waker(state.slots.get_mut(key), cx.waker());
+                    // (A newcomer queued onto an empty queue is now its
+                    // front, so `first` still holds.) Only the first in
+                    // line watches the clock, and only
                     // when a stamp (not a live permit) is in the way.
                     let until = if first && state.in_flight < limiter.limit {
                         state

@@ -82,6 +82,7 @@ use slab::Slab;
 
 use crate::error::InvalidArgument;
 use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::waitlist::set_waker;
 
 #[cfg(all(test, feature = "std"))]
 mod tests;
@@ -699,10 +700,7 @@ impl WaitState {
         let w = &mut inner.waiters[key];
         match w.status {
             Status::Queued => {
-                match &mut w.waker {
-                    Some(old) => old.clone_from(cx.waker()),
-                    None => w.waker = Some(cx.waker().clone()),
-                }
+                set_waker(&mut w.waker, cx.waker());
                 Poll::Pending
             }
             Status::Granted => {

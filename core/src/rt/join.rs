@@ -10,6 +10,7 @@ use core::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 
 use crate::loom::{Arc, Mutex};
+use crate::waitlist::set_waker;
 
 struct Shared<T> {
     state: Mutex<State<T>>,
@@ -137,10 +138,7 @@ impl<F: Future> Future for Task<F> {
                 this.shared.finish(Err(JoinError::cancelled()));
                 return Poll::Ready(());
             }
-            match &mut state.task_waker {
-                Some(w) => w.clone_from(cx.waker()),
-                slot @ None => *slot = Some(cx.waker().clone()),
-            }
+            set_waker(&mut state.task_waker, cx.waker());
         }
         let future = match this.stage.as_mut().project() {
             StageProj::Running { future } => future,
@@ -237,10 +235,7 @@ impl<T> Future for JoinHandle<T> {
             // Output already taken by an earlier poll.
             return Poll::Ready(Err(JoinError::cancelled()));
         }
-        match &mut state.handle_waker {
-            Some(w) => w.clone_from(cx.waker()),
-            slot @ None => *slot = Some(cx.waker().clone()),
-        }
+        set_waker(&mut state.handle_waker, cx.waker());
         Poll::Pending
     }
 }
