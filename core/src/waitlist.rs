@@ -153,6 +153,27 @@ impl<T> Slots<T> {
     }
 }
 
+impl Slots<Option<core::task::Waker>> {
+    /// Takes the stored waker of whoever is first in `queue`, to wake them
+    /// (say, because a slot opened up or they just became first).
+    pub(crate) fn take_first_waker(&mut self, queue: &Queue) -> Option<core::task::Waker> {
+        let key = queue.front()?;
+        self.get_mut(key).take()
+    }
+
+    /// Frees `key`'s slot; if it was first in `queue`, returns the waker of
+    /// the new first, who may now go ahead.
+    pub(crate) fn leave(&mut self, queue: &mut Queue, key: usize) -> Option<core::task::Waker> {
+        let was_first = queue.front() == Some(key);
+        self.remove(queue, key);
+        if was_first {
+            self.take_first_waker(queue)
+        } else {
+            None
+        }
+    }
+}
+
 impl Queue {
     pub(crate) const fn new() -> Self {
         Queue {

@@ -316,14 +316,7 @@ impl<C> fmt::Debug for FifoLockout<C> {
 impl Waiters {
     /// Removes `key`; if it was first in line, returns the new first's waker.
     fn leave(&mut self, key: usize) -> Option<Waker> {
-        let was_head = self.queue.front() == Some(key);
-        self.slots.remove(&mut self.queue, key);
-        if was_head {
-            let next = self.queue.front()?;
-            self.slots.get_mut(next).take()
-        } else {
-            None
-        }
+        self.slots.leave(&mut self.queue, key)
     }
 }
 

@@ -94,8 +94,7 @@ impl State {
 
     /// Wakes whoever is now first in line.
     fn wake_first(&mut self) -> Option<Waker> {
-        let key = self.queue.front()?;
-        self.slots.get_mut(key).take()
+        self.slots.take_first_waker(&self.queue)
     }
 }
 
@@ -292,10 +291,8 @@ pin_project! {
             if let Some(key) = this.key.take() {
                 let waker = {
                     let mut state = this.limiter.state.lock();
-                    let was_first = state.queue.front() == Some(key);
                     let State { slots, queue, .. } = &mut *state;
-                    slots.remove(queue, key);
-                    if was_first { state.wake_first() } else { None }
+                    slots.leave(queue, key)
                 };
                 if let Some(w) = waker {
                     w.wake();
