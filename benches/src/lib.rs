@@ -42,6 +42,12 @@
 //!   sample of exactly `N` operations per side. Deterministic work, for
 //!   instruction counting.
 //!
+//! # Hangs
+//!
+//! A watchdog thread ends the process with exit code 2, naming the case and
+//! side, when one case runs longer than five minutes: a peer (or ours) that
+//! deadlocks fails the run instead of stalling it.
+//!
 //! # Counting instructions with callgrind
 //!
 //! Wall time on a 2-core shared machine is noisy; instruction counts are
@@ -79,6 +85,8 @@ const SAMPLES: usize = 7;
 const TARGET: Duration = Duration::from_millis(50);
 /// How much `ASYNCUTILS_BENCH_QUICK=1` shortens each sample.
 const QUICK_DIVISOR: u32 = 20;
+/// How long one case may run before the watchdog calls it hung.
+const CASE_LIMIT: Duration = Duration::from_secs(300);
 
 // === counting allocator ===
 
@@ -249,6 +257,52 @@ impl Config {
     }
 }
 
+// === the watchdog ===
+
+/// The case and side running now, and since when.
+static RUNNING: std::sync::Mutex<Option<(String, &'static str, Instant)>> =
+    std::sync::Mutex::new(None);
+
+fn running() -> std::sync::MutexGuard<'static, Option<(String, &'static str, Instant)>> {
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Starts the watchdog thread once per process.
+fn start_watchdog() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        std::thread::spawn(|| {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                if let Some((case, side, since)) = running().as_ref()
+                    && since.elapsed() > CASE_LIMIT
+                {
+                    eprintln!(
+                        "bench case '{case}', side {side}: still running after {:?}; \
+                         treating it as hung",
+                        CASE_LIMIT
+                    );
+                    std::process::exit(2);
+                }
+            }
+        });
+    });
+}
+
+/// Marks `side` of `case` as running until the returned guard drops.
+fn watch(case: &str, side: &'static str) -> impl Drop {
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            *running() = None;
+        }
+    }
+    *running() = Some((case.to_owned(), side, Instant::now()));
+    Done
+}
+
 // === the table ===
 
 /// One bench file's comparison table.
@@ -276,6 +330,7 @@ impl Table {
     #[must_use]
     pub fn new(title: &str, unit: &'static str) -> Self {
         let config = Config::from_env();
+        start_watchdog();
         eprintln!(
             "# {title}: {} samples of >= {:?} per side{}",
             config.samples,
@@ -323,15 +378,23 @@ impl Table {
         let mut peer = peer;
         let run_ours = self.config.side != Side::Peer;
         let run_peer = self.config.side != Side::Ours;
-        let ours_iters = run_ours.then(|| self.prepare(&mut ours));
-        let peer_iters = run_peer.then(|| self.prepare(&mut peer));
+        let ours_iters = run_ours.then(|| {
+            let _watch = watch(case, "ours");
+            self.prepare(&mut ours)
+        });
+        let peer_iters = run_peer.then(|| {
+            let _watch = watch(case, "peer");
+            self.prepare(&mut peer)
+        });
         let mut ours_ns = Vec::with_capacity(self.config.samples);
         let mut peer_ns = Vec::with_capacity(self.config.samples);
         for _ in 0..self.config.samples {
             if let Some((n, _)) = ours_iters {
+                let _watch = watch(case, "ours");
                 ours_ns.push(per_op(measure_sample(&mut ours, n), n));
             }
             if let Some((n, _)) = peer_iters {
+                let _watch = watch(case, "peer");
                 peer_ns.push(per_op(measure_sample(&mut peer, n), n));
             }
         }
