@@ -1,6 +1,15 @@
 //! Errors shared by every primitive.
+//!
+//! * [`InvalidArgument`]: a constructor or method argument out of range.
+//! * [`ErrorGroup`]: several errors that happened together (the failures
+//!   of many subscribers or observers), with [`ErrorGroup::flatten`] to
+//!   unnest groups of groups.
 
 use core::fmt;
+
+mod group;
+
+pub use group::{BoxError, ErrorGroup};
 
 /// An argument given to a constructor or method was out of range.
 ///
