@@ -325,7 +325,10 @@ impl State {
         } else {
             return;
         };
-        self.set_factor(factor, p);
+        // Mostly the factor sits at a bound: keep the rate computed for it.
+        if factor != self.factor {
+            self.set_factor(factor, p);
+        }
     }
 
     fn set_factor(&mut self, factor: f64, p: &Params) {
@@ -655,6 +658,24 @@ impl<C: Clock> LeakyBucket<C> {
             return Ok(());
         }
         let amount = self.amount(amount).map_err(LeakyAcquireError::Invalid)?;
+        let now = self.clock.now().as_nanos();
+        let mut state = self.state.lock();
+        if state.queue.is_empty() && state.granted.is_empty() {
+            // Nobody waits, so nobody is owed a grant or a wake-up: drain
+            // and decide under the lock, without the waiter machinery.
+            let s = &mut *state;
+            let now = now.max(s.last);
+            s.drain_to(now);
+            let at = s.fit_time(amount, &self.params);
+            if at > now {
+                return Err(LeakyAcquireError::Full {
+                    retry_after: Duration::from_nanos(at - now),
+                });
+            }
+            s.fill(amount, &self.params);
+            return Ok(());
+        }
+        drop(state);
         self.with_state(|s, now, _| {
             if !s.queue.is_empty() {
                 return Err(LeakyAcquireError::Queued {
