@@ -196,11 +196,16 @@ impl<C: Clock> RateLimiter<C> {
     /// live permits or others wait.
     pub fn try_acquire(&self) -> Result<RatePermit<'_, C>, TryAcquirePermitError> {
         let mut state = self.state.lock();
-        let now = self.clock.now();
-        state.prune(now, self.period);
         if !state.queue.is_empty() {
             return Err(TryAcquirePermitError::Busy);
         }
+        // Room without forgetting old stamps needs no clock read.
+        if state.used() < self.limit {
+            state.in_flight += 1;
+            return Ok(RatePermit { limiter: self });
+        }
+        let now = self.clock.now();
+        state.prune(now, self.period);
         if state.used() < self.limit {
             state.in_flight += 1;
             return Ok(RatePermit { limiter: self });
@@ -227,10 +232,9 @@ impl<C: Clock> RateLimiter<C> {
         let waker = {
             let mut state = self.state.lock();
             state.in_flight -= 1;
-            let now = self.clock.now();
-            state.prune(now, self.period);
-            // Room is guaranteed: stamps + in_flight never exceed the limit.
-            state.stamps.push_back(now);
+            // Room is guaranteed: stamps + in_flight never exceed the limit,
+            // so old stamps are forgotten only when a caller needs room.
+            state.stamps.push_back(self.clock.now());
             state.wake_first()
         };
         if let Some(w) = waker {
@@ -311,12 +315,16 @@ impl<'a, C: Clock> Future for AcquirePermit<'a, C> {
         loop {
             let (granted, next, wait_until) = {
                 let mut state = limiter.state.lock();
-                let now = limiter.clock.now();
-                state.prune(now, limiter.period);
                 let first = match *this.key {
                     None => state.queue.is_empty(),
                     Some(key) => state.queue.front() == Some(key),
                 };
+                // Old stamps matter (and the clock is read) only when the
+                // first in line finds no room; the sleep below then starts
+                // from a pruned window.
+                if first && state.used() >= limiter.limit {
+                    state.prune(limiter.clock.now(), limiter.period);
+                }
                 if first && state.used() < limiter.limit {
                     state.in_flight += 1;
                     let next = match this.key.take() {
