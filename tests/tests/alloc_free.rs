@@ -2,8 +2,9 @@
 //! put/get handoffs (both orders), exchanges and `try_put`/`try_get`
 //! pairs, a thousand `TokenBucket::try_acquire` calls (and immediate
 //! `acquire`s), `PrioritySemaphore` acquires and releases (uncontended and
-//! with waiters queued), and `emit!` with nobody listening perform zero
-//! heap allocations.
+//! with waiters queued), `LeakyBucket` admissions, `RateLimiter` and
+//! `FifoLockout` entries, closed-state `CircuitBreaker` calls, and `emit!`
+//! with nobody listening perform zero heap allocations.
 //!
 //! This binary installs a counting global allocator. Counts are per
 //! thread, so the test harness and tests running in parallel do not
@@ -17,10 +18,13 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use asyncutils_core::buckets::TokenBucket;
+use std::time::Duration;
+
+use asyncutils_core::buckets::{LeakyBucket, TokenBucket};
 use asyncutils_core::channels::Rendezvous;
 use asyncutils_core::emit;
-use asyncutils_core::locks::PrioritySemaphore;
+use asyncutils_core::limit::{FifoLockout, RateLimiter};
+use asyncutils_core::locks::{CircuitBreaker, PrioritySemaphore};
 use asyncutils_core::time::ManualClock;
 
 struct Counting;
@@ -294,4 +298,69 @@ fn priority_semaphore_hot_paths_do_not_allocate() {
     });
     assert_eq!(waiting, 0, "waiting in steady state");
     assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
+fn leaky_bucket_hot_paths_do_not_allocate() {
+    let clock = ManualClock::new();
+    let bucket = LeakyBucket::with_clock(1e6, 1e6, clock.clone()).expect("valid");
+    let mut cx = Context::from_waker(Waker::noop());
+    let _ = bucket.try_acquire(1);
+    let n = allocations(|| {
+        for i in 0..ROUNDS {
+            clock.advance(Duration::from_micros(1));
+            assert_eq!(bucket.try_acquire(1), Ok(()));
+            let wait = pin!(bucket.wait_for_tokens(1));
+            assert_eq!(poll(wait, &mut cx), Poll::Ready(Ok(Duration::ZERO)));
+            // Refusals build their error without allocating too.
+            if i % 100 == 0 {
+                let _ = bucket.try_acquire(1_000_000);
+            }
+        }
+    });
+    assert_eq!(n, 0, "{ROUNDS} admitted requests allocated {n} times");
+    assert!(bucket.level() > 0.0, "the bucket really filled");
+}
+
+#[test]
+fn rate_limiter_and_lockout_hot_paths_do_not_allocate() {
+    let clock = ManualClock::new();
+    let limiter =
+        RateLimiter::with_clock(4, Duration::from_millis(1), clock.clone()).expect("valid");
+    let lockout = FifoLockout::with_clock(clock.clone());
+    let mut cx = Context::from_waker(Waker::noop());
+    let n = allocations(|| {
+        for _ in 0..ROUNDS {
+            clock.advance(Duration::from_millis(1));
+            drop(limiter.try_acquire().expect("room after a period"));
+            let Poll::Ready(permit) = poll(pin!(limiter.acquire()), &mut cx) else {
+                panic!("room for a second entry")
+            };
+            drop(permit);
+            let Poll::Ready(_) = poll(pin!(lockout.enter()), &mut cx) else {
+                panic!("no lockout is active")
+            };
+        }
+    });
+    assert_eq!(n, 0, "{ROUNDS} rounds allocated {n} times");
+}
+
+#[test]
+fn circuit_breaker_closed_calls_do_not_allocate() {
+    let clock = ManualClock::new();
+    let breaker =
+        CircuitBreaker::with_clock("alloc", 3, Duration::from_secs(1), 1, clock).expect("valid");
+    let mut cx = Context::from_waker(Waker::noop());
+    let n = allocations(|| {
+        for i in 0..ROUNDS {
+            let call = pin!(breaker.call(async move { if i % 2 == 0 { Ok(i) } else { Err(i) } }));
+            let Poll::Ready(result) = poll(call, &mut cx) else {
+                panic!("a closed breaker runs the call at once")
+            };
+            assert_eq!(result.is_ok(), i % 2 == 0);
+            breaker.try_acquire().expect("closed").success();
+        }
+    });
+    assert_eq!(n, 0, "{ROUNDS} closed-state calls allocated {n} times");
+    assert_eq!(breaker.consecutive_failures(), 0);
 }
