@@ -49,10 +49,11 @@ enum Op {
 }
 
 type Function<'c> = Box<dyn Fn(u64) -> Ready<u64> + 'c>;
+type DoubleCall<'a, 'c> = Call<'a, Function<'c>, ManualClock, u64, Ready<u64>>;
 
 struct Pending<'a, 'c> {
     id: u64,
-    future: Pin<Box<Call<'a, Function<'c>, ManualClock, u64, Ready<u64>>>>,
+    future: Pin<Box<DoubleCall<'a, 'c>>>,
     wakers: FlagWakers,
     queued: bool,
 }
