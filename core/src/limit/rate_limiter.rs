@@ -1,14 +1,22 @@
 //! A sliding-window rate limiter whose permits are held.
 //!
-//! Implementation notes: the window is a ring of release instants, sized
-//! once to the limit, so steady-state use never allocates. A permit counts
-//! against the limit from the moment it is granted (`in_flight`) and, once
-//! dropped, for one more `period` from its release (its stamp). Waiters
-//! queue FIFO in a slab (see `waitlist`); only the first in line watches the
-//! clock, sleeping until the oldest stamp leaves the window, and every
-//! release or grant wakes the new first in line.
+//! Implementation notes: one atomic word counts the slots in use (live
+//! permits plus release stamps still inside the window) next to a `SLOW`
+//! bit that is set while anyone waits. While nobody waits, taking a slot is
+//! a compare-and-swap on that word, with no lock and no clock read.
+//! Releasing reserves the next index of a ring of release stamps (sized
+//! once to the limit, so steady-state use never allocates) with a
+//! `fetch_add` and writes the instant there, again without the lock; only
+//! a release that sees `SLOW` takes the lock, to wake the first in line.
+//! Stamps leave the window lazily: whoever needs room (under the lock)
+//! reads the clock and drops the expired stamps at the ring's head. Each
+//! ring entry carries the index it was written for, so a reserved but not
+//! yet written stamp is never mistaken for an old one. Waiters queue FIFO
+//! in a slab (see `waitlist`); only the first in line watches the clock,
+//! sleeping until the oldest stamp leaves the window.
 
-use alloc::collections::VecDeque;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -18,12 +26,20 @@ use core::time::Duration;
 use pin_project_lite::pin_project;
 
 use crate::error::InvalidArgument;
-use crate::loom::Mutex;
+use crate::loom::{AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::time::{Clock, Instant};
 use crate::waitlist::{Queue, Slots, set_waker};
 
 #[cfg(all(test, feature = "std"))]
 mod tests;
+
+/// Set in `RateLimiter::used` while waiters are queued: the lock-free path
+/// is closed, so nobody overtakes them.
+const SLOW: usize = 1;
+/// One slot in `RateLimiter::used` (the count sits above `SLOW`).
+const ONE: usize = 2;
+/// The largest limit the count can hold.
+const MAX_LIMIT: usize = usize::MAX >> 2;
 
 /// At most `limit` entries per sliding `period`, as permits you hold.
 ///
@@ -64,38 +80,48 @@ pub struct RateLimiter<C> {
     clock: C,
     limit: usize,
     period: Duration,
+    /// Slots in use (`count * ONE`: live permits plus stamps not yet
+    /// dropped from the ring), `| SLOW` while anyone waits. Never counts
+    /// less than what is really in use.
+    used: AtomicUsize,
+    /// Index of the next stamp to reserve; only ever incremented.
+    tail: AtomicUsize,
+    /// Release stamps; entry `i % limit` holds stamp `i`.
+    ring: Box<[Stamp]>,
     state: Mutex<State>,
 }
 
+/// One release stamp of the ring.
+struct Stamp {
+    /// The stamp's index plus one once `at` is written (so 0 is "never").
+    seq: AtomicUsize,
+    /// The release instant, in nanoseconds.
+    at: AtomicU64,
+}
+
 struct State {
-    /// Release instants still inside the window, oldest first.
-    stamps: VecDeque<Instant>,
-    /// Permits granted and not yet dropped.
-    in_flight: usize,
+    /// Index of the oldest stamp still counted in `used`.
+    head: usize,
     slots: Slots<Option<Waker>>,
     queue: Queue,
 }
 
 impl State {
-    /// Forgets stamps that have left the window ending at `now`.
-    fn prune(&mut self, now: Instant, period: Duration) {
-        while self
-            .stamps
-            .front()
-            .is_some_and(|&s| s.saturating_add(period) <= now)
-        {
-            self.stamps.pop_front();
-        }
-    }
-
-    fn used(&self) -> usize {
-        self.stamps.len() + self.in_flight
-    }
-
     /// Wakes whoever is now first in line.
     fn wake_first(&mut self) -> Option<Waker> {
         self.slots.take_first_waker(&self.queue)
     }
+}
+
+/// The oldest stamp in the window, as the lock holder sees it.
+enum Front {
+    /// No stamps: every slot in use is a live permit.
+    Empty,
+    /// A release has reserved the stamp but not written it yet (it is
+    /// about now).
+    Unwritten,
+    /// Released at this instant.
+    At(Instant),
 }
 
 /// Why [`RateLimiter::try_acquire`] refused.
@@ -142,11 +168,14 @@ impl<C: Clock> RateLimiter<C> {
     ///
     /// # Errors
     ///
-    /// [`InvalidArgument`] naming `limit` if it is zero, `period` if it is
-    /// zero.
+    /// [`InvalidArgument`] naming `limit` if it is zero or above
+    /// `usize::MAX >> 2`, `period` if it is zero.
     pub fn with_clock(limit: usize, period: Duration, clock: C) -> Result<Self, InvalidArgument> {
-        if limit == 0 {
-            return Err(InvalidArgument::new("limit", "at least 1"));
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(InvalidArgument::new(
+                "limit",
+                "at least 1 and at most usize::MAX >> 2",
+            ));
         }
         if period.is_zero() {
             return Err(InvalidArgument::new(
@@ -154,13 +183,21 @@ impl<C: Clock> RateLimiter<C> {
                 "a duration greater than zero",
             ));
         }
+        let ring: Vec<Stamp> = (0..limit)
+            .map(|_| Stamp {
+                seq: AtomicUsize::new(0),
+                at: AtomicU64::new(0),
+            })
+            .collect();
         Ok(RateLimiter {
             clock,
             limit,
             period,
+            used: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            ring: ring.into_boxed_slice(),
             state: Mutex::new(State {
-                stamps: VecDeque::with_capacity(limit),
-                in_flight: 0,
+                head: 0,
                 slots: Slots::new(),
                 queue: Queue::new(),
             }),
@@ -183,8 +220,8 @@ impl<C: Clock> RateLimiter<C> {
     #[must_use]
     pub fn available(&self) -> usize {
         let mut state = self.state.lock();
-        state.prune(self.clock.now(), self.period);
-        self.limit - state.used()
+        let _ = self.prune(&mut state, self.clock.now());
+        self.limit - self.used.load(Ordering::Acquire) / ONE
     }
 
     /// Takes a permit if a slot is free and nobody is waiting.
@@ -195,26 +232,29 @@ impl<C: Clock> RateLimiter<C> {
     /// frees up, or [`TryAcquirePermitError::Busy`] if the slots are held by
     /// live permits or others wait.
     pub fn try_acquire(&self) -> Result<RatePermit<'_, C>, TryAcquirePermitError> {
+        if self.take(false) {
+            return Ok(RatePermit { limiter: self });
+        }
+        // Waiters queued, or the window looks full: look closer, locked.
         let mut state = self.state.lock();
         if !state.queue.is_empty() {
             return Err(TryAcquirePermitError::Busy);
         }
-        // Room without forgetting old stamps needs no clock read.
-        if state.used() < self.limit {
-            state.in_flight += 1;
-            return Ok(RatePermit { limiter: self });
-        }
         let now = self.clock.now();
-        state.prune(now, self.period);
-        if state.used() < self.limit {
-            state.in_flight += 1;
+        // Only a dropped stamp (or a racing release) makes room.
+        if (self.prune(&mut state, now) || self.used.load(Ordering::Acquire) / ONE < self.limit)
+            && self.take(false)
+        {
             return Ok(RatePermit { limiter: self });
         }
-        match state.stamps.front() {
-            Some(&oldest) => Err(TryAcquirePermitError::WindowFull {
+        match self.front(&state) {
+            Front::At(oldest) => Err(TryAcquirePermitError::WindowFull {
                 retry_after: oldest.saturating_add(self.period) - now,
             }),
-            None => Err(TryAcquirePermitError::Busy),
+            Front::Unwritten => Err(TryAcquirePermitError::WindowFull {
+                retry_after: self.period,
+            }),
+            Front::Empty => Err(TryAcquirePermitError::Busy),
         }
     }
 
@@ -228,17 +268,86 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
-    fn release(&self) {
-        let waker = {
-            let mut state = self.state.lock();
-            state.in_flight -= 1;
-            // Room is guaranteed: stamps + in_flight never exceed the limit,
-            // so old stamps are forgotten only when a caller needs room.
-            state.stamps.push_back(self.clock.now());
-            state.wake_first()
-        };
-        if let Some(w) = waker {
-            w.wake();
+    /// Takes a slot if the count allows; with `queued_first`, on behalf of
+    /// the first waiter (who may pass `SLOW`), else only while nobody
+    /// waits.
+    #[inline]
+    fn take(&self, queued_first: bool) -> bool {
+        let mut used = self.used.load(Ordering::Acquire);
+        loop {
+            if (used & SLOW != 0 && !queued_first) || used / ONE >= self.limit {
+                return false;
+            }
+            match self.used.compare_exchange_weak(
+                used,
+                used + ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => used = actual,
+            }
+        }
+    }
+
+    /// Under the lock: drops the stamps that have left the window ending at
+    /// `now`, oldest first, stopping at the first one still inside (or not
+    /// yet written). Returns whether it dropped any.
+    fn prune(&self, state: &mut State, now: Instant) -> bool {
+        let tail = self.tail.load(Ordering::Acquire);
+        let head = state.head;
+        while state.head != tail {
+            let stamp = &self.ring[state.head % self.limit];
+            if stamp.seq.load(Ordering::Acquire) != state.head.wrapping_add(1) {
+                break; // reserved, not yet written
+            }
+            let at = Instant::from_nanos(stamp.at.load(Ordering::Acquire));
+            if at.saturating_add(self.period) > now {
+                break;
+            }
+            state.head = state.head.wrapping_add(1);
+            self.used.fetch_sub(ONE, Ordering::AcqRel);
+        }
+        state.head != head
+    }
+
+    /// Under the lock: the oldest stamp still counted.
+    fn front(&self, state: &State) -> Front {
+        if state.head == self.tail.load(Ordering::Acquire) {
+            return Front::Empty;
+        }
+        let stamp = &self.ring[state.head % self.limit];
+        if stamp.seq.load(Ordering::Acquire) == state.head.wrapping_add(1) {
+            Front::At(Instant::from_nanos(stamp.at.load(Ordering::Acquire)))
+        } else {
+            Front::Unwritten
+        }
+    }
+
+    /// Under the lock: marks the queue empty (the lock-free path reopens)
+    /// if it is.
+    fn reopen_if_idle(&self, state: &State) {
+        if state.queue.is_empty() {
+            self.used.fetch_and(!SLOW, Ordering::AcqRel);
+        }
+    }
+
+    /// A permit is dropped: its slot becomes a stamp of now.
+    pub(crate) fn release(&self) {
+        let now = self.clock.now();
+        let index = self.tail.fetch_add(1, Ordering::AcqRel);
+        // The entry is free: the stamp `limit` before this one was dropped
+        // from the ring before this permit's slot could be counted.
+        let stamp = &self.ring[index % self.limit];
+        stamp.at.store(now.as_nanos(), Ordering::Release);
+        stamp.seq.store(index.wrapping_add(1), Ordering::Release);
+        // A read-modify-write, so that either this release sees the `SLOW`
+        // of a waiter that queued, or that waiter's check sees the stamp.
+        if self.used.fetch_or(0, Ordering::AcqRel) & SLOW != 0 {
+            let waker = self.state.lock().wake_first();
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 }
@@ -293,10 +402,13 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(key) = this.key.take() {
+                let limiter = *this.limiter;
                 let waker = {
-                    let mut state = this.limiter.state.lock();
+                    let mut state = limiter.state.lock();
                     let State { slots, queue, .. } = &mut *state;
-                    slots.leave(queue, key)
+                    let waker = slots.leave(queue, key);
+                    limiter.reopen_if_idle(&state);
+                    waker
                 };
                 if let Some(w) = waker {
                     w.wake();
@@ -312,55 +424,49 @@ impl<'a, C: Clock> Future for AcquirePermit<'a, C> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let limiter = *this.limiter;
+        if this.key.is_none() && limiter.take(false) {
+            return Poll::Ready(RatePermit { limiter });
+        }
         loop {
             let (granted, next, wait_until) = {
                 let mut state = limiter.state.lock();
-                let first = match *this.key {
-                    None => state.queue.is_empty(),
-                    Some(key) => state.queue.front() == Some(key),
+                // Join the queue first: with `SLOW` set, the lock-free path
+                // is closed and the count can only fall (by pruning, which
+                // happens under this lock), so the check below is final.
+                let key = match *this.key {
+                    Some(key) => key,
+                    None => {
+                        let key = state.slots.insert(None);
+                        let State { slots, queue, .. } = &mut *state;
+                        slots.push_back(queue, key);
+                        limiter.used.fetch_or(SLOW, Ordering::AcqRel);
+                        *this.key = Some(key);
+                        key
+                    }
                 };
-                // Old stamps matter (and the clock is read) only when the
-                // first in line finds no room; the sleep below then starts
-                // from a pruned window.
-                if first && state.used() >= limiter.limit {
-                    state.prune(limiter.clock.now(), limiter.period);
+                let first = state.queue.front() == Some(key);
+                let mut room = first && limiter.take(true);
+                if first && !room {
+                    // Old stamps matter (and the clock is read) only when
+                    // the first in line finds no room.
+                    room = limiter.prune(&mut state, limiter.clock.now()) && limiter.take(true);
                 }
-                if first && state.used() < limiter.limit {
-                    state.in_flight += 1;
-                    let next = match this.key.take() {
-                        Some(key) => {
-                            let State { slots, queue, .. } = &mut *state;
-                            slots.remove(queue, key);
-                            // The next in line either takes a free slot or
-                            // starts watching the clock.
-                            state.wake_first()
-                        }
-                        None => None,
-                    };
-                    (true, next, None)
+                if room {
+                    let State { slots, queue, .. } = &mut *state;
+                    slots.remove(queue, key);
+                    *this.key = None;
+                    limiter.reopen_if_idle(&state);
+                    // The next in line either takes a free slot or starts
+                    // watching the clock.
+                    (true, state.wake_first(), None)
                 } else {
-                    let key = match *this.key {
-                        Some(key) => key,
-                        None => {
-                            let key = state.slots.insert(None);
-                            let State { slots, queue, .. } = &mut *state;
-                            slots.push_back(queue, key);
-                            *this.key = Some(key);
-                            key
-                        }
-                    };
                     set_waker(state.slots.get_mut(key), cx.waker());
-                    // (A newcomer queued onto an empty queue is now its
-                    // front, so `first` still holds.) Only the first in
-                    // line watches the clock, and only
-                    // when a stamp (not a live permit) is in the way.
-                    let until = if first && state.in_flight < limiter.limit {
-                        state
-                            .stamps
-                            .front()
-                            .map(|&s| s.saturating_add(limiter.period))
-                    } else {
-                        None
+                    // Only the first in line watches the clock, and only
+                    // when a written stamp (not a live permit, nor a
+                    // release still writing, which wakes us) is in the way.
+                    let until = match limiter.front(&state) {
+                        Front::At(oldest) if first => Some(oldest.saturating_add(limiter.period)),
+                        _ => None,
                     };
                     (false, None, until)
                 }
