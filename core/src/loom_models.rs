@@ -11,6 +11,7 @@ use core::task::{Context, Poll};
 use crate::buckets::{TokenBucket, TryAcquireError};
 use crate::channels::Rendezvous;
 use crate::limit::RateLimiter;
+use crate::locks::PrioritySemaphore;
 use crate::loom::model::{block_on, model, thread};
 use crate::time::{Clock, Instant};
 
@@ -231,5 +232,43 @@ fn rate_limiter_lock_free_takes_never_over_grant() {
         let there = other.join().unwrap();
         assert!(here || there, "one of two takes of a free slot wins");
         assert_eq!(limiter.available(), 1, "every slot came back");
+    });
+}
+
+#[test]
+fn priority_semaphore_release_serves_a_waiter_polling_lock_free() {
+    model(|| {
+        let sem = Arc::new(PrioritySemaphore::new(1).unwrap());
+        let held = sem.try_acquire_owned().unwrap();
+        let releaser = thread::spawn(move || drop(held));
+        // A lost wake-up, or a grant the waiter misses, hangs here.
+        drop(block_on(sem.acquire(0)).unwrap());
+        releaser.join().unwrap();
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+#[test]
+fn priority_semaphore_grant_races_with_a_dropped_waiter() {
+    model(|| {
+        let sem = Arc::new(PrioritySemaphore::new(1).unwrap());
+        let held = sem.try_acquire_owned().unwrap();
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        let mut acquire = alloc::boxed::Box::pin(sem.acquire(0));
+        assert!(
+            acquire
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        // The release grants the queued waiter while it is dropped: either
+        // way the permit must come back.
+        let releaser = thread::spawn(move || drop(held));
+        drop(acquire);
+        releaser.join().unwrap();
+        assert_eq!(sem.available_permits(), 1);
+        assert_eq!(sem.waiters(), 0);
     });
 }

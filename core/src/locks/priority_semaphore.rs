@@ -74,8 +74,10 @@
 
 use core::fmt;
 use core::future::Future;
+use core::marker::PhantomPinned;
 use core::ops::DerefMut;
 use core::pin::Pin;
+use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 
 use slab::Slab;
@@ -140,21 +142,59 @@ struct Inner {
     debt: usize,
 }
 
+/// A queued waiter. Only queued waiters have an entry: granting or
+/// closing removes it and tells the future through its [`Node`].
 struct Waiter {
     priority: i32,
     permits: usize,
     waker: Option<Waker>,
-    status: Status,
+    /// The status word inside the waiting future.
+    node: NonNull<AtomicUsize>,
     prev: Option<usize>,
     next: Option<usize>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Queued,
-    /// Its permits were taken from the pool for it; it owns them.
-    Granted,
-    Closed,
+// SAFETY: `node` is only dereferenced by holders of the semaphore's lock,
+// and the future owning it outlives the entry: a queued future removes its
+// entry under the lock before it is dropped, and once its status says it
+// was granted or closed (written under the lock, as the entry is removed)
+// nobody dereferences the pointer again.
+unsafe impl Send for Waiter {}
+
+/// A node's status: still queued.
+const NODE_QUEUED: usize = 0;
+/// Its permits were taken from the pool for it; the future owns them.
+const NODE_GRANTED: usize = 1;
+/// The semaphore was closed while it waited.
+const NODE_CLOSED: usize = 2;
+
+/// The part of a waiting future the queue points at. It does not move
+/// while queued (the futures are `!Unpin`), so a served waiter learns it was
+/// served from one atomic load, without taking the lock.
+struct Node {
+    status: AtomicUsize,
+    _pinned: PhantomPinned,
+}
+
+impl Node {
+    fn new() -> Self {
+        Node {
+            status: AtomicUsize::new(NODE_QUEUED),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// Under the lock, as the waiter's entry is removed: the last access
+    /// to the node through the queue.
+    ///
+    /// # Safety
+    ///
+    /// `node` is the pointer of an entry being removed (so the future is
+    /// still alive: its drop would have taken the lock first).
+    unsafe fn settle(node: NonNull<AtomicUsize>, status: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { node.as_ref() }.store(status, Ordering::Release);
+    }
 }
 
 /// Wakers collected under the lock, woken after it; fixed capacity so
@@ -394,9 +434,10 @@ impl PrioritySemaphore {
             while !wakers.is_full() {
                 let Some(key) = inner.head else { break };
                 inner.unlink(key);
-                let w = &mut inner.waiters[key];
-                w.status = Status::Closed;
-                wakers.push(w.waker.take());
+                let w = inner.waiters.remove(key);
+                wakers.push(w.waker);
+                // SAFETY: the entry is being removed under the lock.
+                unsafe { Node::settle(w.node, NODE_CLOSED) };
             }
             if inner.head.is_none() {
                 break;
@@ -588,9 +629,10 @@ impl PrioritySemaphore {
             }
             self.state.fetch_sub(want << SHIFT, Ordering::AcqRel);
             inner.unlink(key);
-            let w = &mut inner.waiters[key];
-            w.status = Status::Granted;
-            wakers.push(w.waker.take());
+            let w = inner.waiters.remove(key);
+            wakers.push(w.waker);
+            // SAFETY: the entry is being removed under the lock.
+            unsafe { Node::settle(w.node, NODE_GRANTED) };
         }
     }
 }
@@ -652,7 +694,6 @@ impl Inner {
     /// Takes a queued waiter out of the queue; its slot stays.
     fn unlink(&mut self, key: usize) {
         let w = &mut self.waiters[key];
-        debug_assert_eq!(w.status, Status::Queued);
         let (prev, next) = (w.prev.take(), w.next.take());
         match prev {
             Some(p) => self.waiters[p].next = next,
@@ -669,11 +710,16 @@ impl Inner {
 // === impl WaitState ===
 
 /// The part of an acquire future shared by the borrowed and owned kinds.
+///
+/// Its methods are called only on a pinned future (see the `Future` impls):
+/// once queued, `node`'s address is in the queue.
 struct WaitState {
     n: usize,
     priority: i32,
+    /// The queue entry, while queued.
     key: Option<usize>,
     done: bool,
+    node: Node,
 }
 
 impl WaitState {
@@ -683,6 +729,7 @@ impl WaitState {
             priority,
             key: None,
             done: false,
+            node: Node::new(),
         }
     }
 
@@ -693,29 +740,34 @@ impl WaitState {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), AcquireError>> {
         assert!(!self.done, "acquire future polled after completion");
-        let Some(key) = self.key else {
+        if self.key.is_none() {
             return self.poll_first(sem, cx);
-        };
-        let mut inner = sem.inner.lock();
-        let w = &mut inner.waiters[key];
-        match w.status {
-            Status::Queued => {
-                set_waker(&mut w.waker, cx.waker());
-                Poll::Pending
-            }
-            Status::Granted => {
-                inner.waiters.remove(key);
-                self.key = None;
-                self.done = true;
-                Poll::Ready(Ok(()))
-            }
-            Status::Closed => {
-                inner.waiters.remove(key);
-                self.key = None;
-                self.done = true;
-                Poll::Ready(Err(AcquireError::Closed))
-            }
         }
+        // Served or closed: known without the lock.
+        if let Some(ready) = self.settled() {
+            return Poll::Ready(ready);
+        }
+        let inner = &mut *sem.inner.lock();
+        // Granting and closing happen under the lock: this look is final.
+        if let Some(ready) = self.settled() {
+            return Poll::Ready(ready);
+        }
+        let key = self.key.expect("queued");
+        set_waker(&mut inner.waiters[key].waker, cx.waker());
+        Poll::Pending
+    }
+
+    /// The outcome, if the queue has settled it (the entry is gone then).
+    #[inline]
+    fn settled(&mut self) -> Option<Result<(), AcquireError>> {
+        let ready = match self.node.status.load(Ordering::Acquire) {
+            NODE_GRANTED => Ok(()),
+            NODE_CLOSED => Err(AcquireError::Closed),
+            _ => return None,
+        };
+        self.key = None;
+        self.done = true;
+        Some(ready)
     }
 
     #[inline]
@@ -757,37 +809,28 @@ impl WaitState {
         let key = inner.waiters.insert(Waiter {
             priority: self.priority,
             permits: self.n,
-            waker: None,
-            status: Status::Queued,
+            waker: Some(cx.waker().clone()),
+            node: NonNull::from(&self.node.status),
             prev: None,
             next: None,
         });
         inner.link(key);
         sem.state.fetch_or(SLOW, Ordering::AcqRel);
+        self.key = Some(key);
         let mut wakers = WakeList::new();
         // Permits may be free (released before `SLOW` was set, or
         // accumulated behind a larger waiter we now precede).
         let more = sem.serve_some(&mut inner, &mut wakers);
-        let w = &mut inner.waiters[key];
-        let ready = if w.status == Status::Granted {
-            inner.waiters.remove(key);
-            self.done = true;
-            true
-        } else {
-            w.waker = Some(cx.waker().clone());
-            self.key = Some(key);
-            false
-        };
+        let ready = self.settled();
         if more {
             sem.serve(inner);
         } else {
             drop(inner);
         }
         wakers.wake_all();
-        if ready {
-            Poll::Ready(Ok(()))
-        } else {
-            Poll::Pending
+        match ready {
+            Some(ready) => Poll::Ready(ready),
+            None => Poll::Pending,
         }
     }
 
@@ -803,29 +846,32 @@ impl WaitState {
     /// On drop: leave the queue, giving back permits assigned to us.
     #[inline]
     fn cancel(&mut self, sem: &PrioritySemaphore) {
-        if let Some(key) = self.key.take() {
-            Self::leave(sem, key);
-        }
-    }
-
-    fn leave(sem: &PrioritySemaphore, key: usize) {
-        let mut inner = sem.inner.lock();
-        let status = inner.waiters[key].status;
-        let was_head = inner.head == Some(key);
-        if status == Status::Queued {
-            inner.unlink(key);
-        }
-        let waiter = inner.waiters.remove(key);
-        match status {
+        let Some(key) = self.key.take() else { return };
+        match self.node.status.load(Ordering::Acquire) {
             // Assigned but never seen: the permits go to the next waiter.
-            Status::Granted => sem.release_locked(inner, waiter.permits),
-            // The head may have been blocking smaller waiters behind it,
-            // or been the last one keeping `SLOW` set.
-            Status::Queued if was_head => sem.serve(inner),
-            Status::Queued | Status::Closed => {}
+            NODE_GRANTED => return sem.release(self.n),
+            NODE_CLOSED => return,
+            _ => {}
         }
-        // The waker (if any) is dropped here, outside the lock.
-        drop(waiter);
+        let mut inner = sem.inner.lock();
+        match self.node.status.load(Ordering::Acquire) {
+            NODE_GRANTED => sem.release_locked(inner, self.n),
+            NODE_CLOSED => {}
+            _ => {
+                let was_head = inner.head == Some(key);
+                inner.unlink(key);
+                let waiter = inner.waiters.remove(key);
+                // The head may have been blocking smaller waiters behind
+                // it, or been the last one keeping `SLOW` set.
+                if was_head {
+                    sem.serve(inner);
+                } else {
+                    drop(inner);
+                }
+                // The waker is dropped here, outside the lock.
+                drop(waiter);
+            }
+        }
     }
 }
 
@@ -859,8 +905,10 @@ impl<'a> Future for Acquire<'a> {
     type Output = Result<Permit<'a>, AcquireError>;
 
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: nothing is moved out of the pinned future; the queue
+        // holds the address of `wait.node`, which stays where it is.
+        let this = unsafe { self.get_unchecked_mut() };
         this.wait.poll(this.sem, cx).map_ok(|()| Permit {
             sem: this.sem,
             n: this.wait.n,
@@ -898,8 +946,9 @@ pub struct AcquireOwned {
 impl Future for AcquireOwned {
     type Output = Result<OwnedPermit, AcquireError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: as for `Acquire`: nothing moves out of the pinned future.
+        let this = unsafe { self.get_unchecked_mut() };
         this.wait.poll(&this.sem, cx).map_ok(|()| OwnedPermit {
             sem: this.sem.clone(),
             n: this.wait.n,
