@@ -892,6 +892,13 @@ impl WaitState {
 /// permits were assigned but before it saw them, it gives them back in the
 /// drop: the next waiter gets them.
 ///
+/// # Pinning
+///
+/// The future is `!Unpin`: while it waits, the queue points into it, so a
+/// served waiter learns it was served without taking the lock. `.await`
+/// pins it for you; to poll it by hand or in a `select!`, pin it first
+/// (`core::pin::pin!` or `Box::pin`).
+///
 /// # Panics
 ///
 /// If polled after it completed.
@@ -933,6 +940,10 @@ impl Drop for Acquire<'_> {
 /// # Cancellation
 ///
 /// As [`Acquire`]: dropping it never loses permits.
+///
+/// # Pinning
+///
+/// `!Unpin`, as [`Acquire`].
 ///
 /// # Panics
 ///
