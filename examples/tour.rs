@@ -25,6 +25,7 @@ fn main() {
         priority_semaphore().await;
         rate_limiters().await;
         resource_guard();
+        waterfall().await;
     });
     audit_listener();
     virtual_time();
@@ -323,4 +324,35 @@ fn virtual_time() {
         wall.elapsed()
     );
     assert_eq!(finished_at.as_nanos(), 3_599 * 1_000_000_000);
+}
+
+/// A waterfall hands items to a callback in batches: at once when a batch
+/// is full, or `max_wait` after a batch's first item, whichever comes first.
+async fn waterfall() {
+    println!("== Waterfall: batches by size or by time");
+    let wf = Arc::new(asyncutils::batch::Waterfall::new(3, Duration::from_millis(50)).unwrap());
+    let start = Instant::now();
+    let driver = asyncutils::rt::spawn({
+        let wf = wf.clone();
+        async move {
+            let deliver = move |batch: Vec<u32>| async move {
+                println!("   {:>3} ms: batch {batch:?}", start.elapsed().as_millis());
+                Ok::<(), std::convert::Infallible>(())
+            };
+            wf.driver(deliver).await
+        }
+    });
+    for i in 1..=3 {
+        wf.put(i).await.unwrap(); // the third fills the batch: it leaves at once
+    }
+    wf.put(4).await.unwrap();
+    asyncutils::time::sleep(Duration::from_millis(20)).await;
+    wf.put(5).await.unwrap(); // leaves with 4, 50 ms after 4 arrived
+    asyncutils::time::sleep(Duration::from_millis(80)).await;
+    wf.put(6).await.unwrap();
+    // Stop: 6 leaves at once; whatever is not delivered within 1 s is dropped.
+    let drained = wf.stop(Some(Duration::from_secs(1))).await;
+    let report = driver.await.unwrap();
+    let (batches, items, dropped) = (report.batches(), report.items(), drained.dropped());
+    println!("   stopped: {batches} batches, {items} items delivered, {dropped} dropped");
 }

@@ -19,7 +19,8 @@
 /// * `buckets`: `TokenBucket` and `LeakyBucket` on `$rt`;
 /// * `limit`: `retry(backoff, operation)` sleeping on `$rt`; `Lockout`,
 ///   `FifoLockout`, `RateLimiter` and `RateLimited<F>` on `$rt`;
-/// * `locks`: `CircuitBreaker<P>` on `$rt`.
+/// * `locks`: `CircuitBreaker<P>` on `$rt`;
+/// * `batch`: `Waterfall<T>` on `$rt`.
 #[macro_export]
 macro_rules! bind_runtime {
     ($rt:ty) => {
@@ -146,6 +147,16 @@ macro_rules! bind_runtime {
             /// is a failure).
             pub type CircuitBreaker<P = $crate::locks::AnyError> =
                 $crate::locks::CircuitBreaker<$rt, P>;
+        }
+
+        /// Batching on this crate's runtime clock; see the core's `batch`
+        /// module.
+        pub mod batch {
+            pub use $crate::batch::*;
+
+            /// A [`Waterfall`]($crate::batch::Waterfall) on this crate's
+            /// runtime clock.
+            pub type Waterfall<T> = $crate::batch::Waterfall<T, $rt>;
         }
 
         /// Rendezvous and other channels; see the core's `channels` module.

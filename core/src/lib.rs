@@ -13,10 +13,12 @@
 //! | [`time`] | [`Instant`](time::Instant), [`Clock`](time::Clock), [`timeout`](time::timeout), [`ManualClock`](time::ManualClock) |
 //! | [`rt`] | [`Spawn`](rt::Spawn), [`JoinHandle`](rt::JoinHandle), [`yield_now`](rt::yield_now), `VirtualRuntime` (std) |
 //! | [`audit`] | audit events: [`emit!`], listening, extracting, the [`CATALOG`](audit::CATALOG) |
+//! | [`batch`] | [`Waterfall`](batch::Waterfall) (size-or-time batching) |
+//! | [`buckets`] | [`TokenBucket`](buckets::TokenBucket), [`LeakyBucket`](buckets::LeakyBucket) |
 //! | [`channels`] | [`Rendezvous`](channels::Rendezvous) |
-//! | [`buckets`] | [`TokenBucket`](buckets::TokenBucket) |
-//! | [`limit`] | [`retry`](limit::retry) with [`Backoff`](limit::Backoff) |
-//! | [`error`] | errors shared by every primitive |
+//! | [`limit`] | [`RateLimiter`](limit::RateLimiter), [`RateLimited`](limit::RateLimited), [`Lockout`](limit::Lockout), [`FifoLockout`](limit::FifoLockout), [`retry`](limit::retry) |
+//! | [`locks`] | [`CircuitBreaker`](locks::CircuitBreaker), [`PrioritySemaphore`](locks::PrioritySemaphore), [`ResourceGuard`](locks::ResourceGuard), [`UniqueResourceGuard`](locks::UniqueResourceGuard) |
+//! | [`error`] | [`InvalidArgument`](error::InvalidArgument), [`ErrorGroup`](error::ErrorGroup) |
 //!
 //! # Rules every primitive follows
 //!
@@ -49,6 +51,7 @@ pub(crate) mod test_util;
 pub(crate) mod waitlist;
 
 pub mod audit;
+pub mod batch;
 pub mod buckets;
 pub mod channels;
 pub mod error;
