@@ -17,6 +17,8 @@ use asyncutils::time::Clock;
 fn main() {
     asyncutils::block_on(async {
         rendezvous().await;
+        observable_debounce().await;
+        event_bus().await;
         token_bucket_under_load().await;
         leaky_bucket_adapts().await;
         retry_with_backoff().await;
@@ -25,6 +27,7 @@ fn main() {
         priority_semaphore().await;
         rate_limiters().await;
         resource_guard();
+        smart_queue().await;
         waterfall().await;
     });
     audit_listener();
@@ -124,9 +127,22 @@ async fn retry_with_backoff() {
     println!("   {result:?} after {} ms", start.elapsed().as_millis());
 }
 
-/// A lockout pauses every caller of a dependency; the FIFO variant lets
-/// them through in arrival order when it lifts.
+/// A lockout pauses every caller of a dependency until every lockout has
+/// expired; the FIFO variant lets them through in arrival order when it
+/// lifts.
 async fn fifo_lockout() {
+    println!("== Lockout: overlapping lockouts of 30 ms and 60 ms");
+    let plain = asyncutils::limit::Lockout::new();
+    plain.lockout_for(Duration::from_millis(30));
+    plain.lockout_for(Duration::from_millis(60)); // the longer one wins
+    let start = Instant::now();
+    plain.enter().await;
+    println!(
+        "   entered after {} ms; locked now: {}",
+        start.elapsed().as_millis(),
+        plain.is_locked()
+    );
+
     println!("== FifoLockout: a 50 ms pause, then callers pass in arrival order");
     let lockout = Arc::new(asyncutils::limit::FifoLockout::new());
     lockout.lockout_for(Duration::from_millis(50));
@@ -355,4 +371,129 @@ async fn waterfall() {
     let report = driver.await.unwrap();
     let (batches, items, dropped) = (report.batches(), report.items(), drained.dropped());
     println!("   stopped: {batches} batches, {items} items delivered, {dropped} dropped");
+}
+
+/// An observable runs its observers inside `notify`; operators derive new
+/// observables, and `debounce` turns a burst into one late notification
+/// through a driver future (spawned here; nothing spawns behind your back).
+async fn observable_debounce() {
+    use asyncutils::channels::{Observable, Observer};
+    println!("== Observable: observers, operators, debounce");
+    let keys = Observable::new();
+    let echo = keys.subscribe(Observer::sync(|k: &char| print!("{k}")));
+    let (settled, driver) = keys
+        .map(|k: &char| k.to_ascii_uppercase())
+        .debounce(
+            asyncutils::DefaultRuntime::default(),
+            Duration::from_millis(50),
+        )
+        .expect("a positive delay");
+    let driver = asyncutils::rt::spawn(driver);
+    let next = settled.wait_for_next();
+    let typing = async {
+        print!("   typed: ");
+        for k in "rust".chars() {
+            keys.notify(k).await.expect("observers never fail");
+            asyncutils::time::sleep(Duration::from_millis(10)).await;
+        }
+        println!();
+    };
+    let start = Instant::now();
+    let (last, ()) = futures_lite::future::zip(next, typing).await;
+    println!(
+        "   debounced (50 ms quiet): {last:?} after {:?}",
+        start.elapsed()
+    );
+    drop((echo, keys)); // the source closes: the driver finishes
+    driver
+        .await
+        .expect("driver task")
+        .expect("observers never fail");
+}
+
+/// An event bus delivers each publication to the subscribers of its event
+/// type, of a matching pattern and of every event (`subscribe_all`);
+/// middlewares transform the data first; the audit bridge republishes the
+/// library's own audit events on a bus.
+async fn event_bus() {
+    use asyncutils::channels::EventBus;
+    println!("== EventBus: patterns, a wildcard, middleware, the audit bridge");
+    let bus = Arc::new(
+        EventBus::<u32>::builder()
+            .name("shop")
+            .build()
+            .expect("valid"),
+    );
+    let _orders = bus
+        .subscribe("shop.order", |n: &u32| println!("   order of {n}"))
+        .expect("valid event type");
+    let _everything =
+        bus.subscribe_all(|event: &str, n: &u32| println!("   [wildcard] {event}: {n}"));
+    let _checks = bus
+        .subscribe_pattern_async("shop.*", |event, n: u32| async move {
+            asyncutils::time::sleep(Duration::from_millis(5)).await;
+            if n > 100 {
+                Err(format!("{event}: {n} looks wrong"))
+            } else {
+                Ok(())
+            }
+        })
+        .expect("valid pattern");
+    bus.add_middleware(|_, n| n * 2); // subscribers only see doubled amounts
+    bus.publish("shop.order", 3)
+        .await
+        .expect("every subscriber succeeded");
+    let err = bus.publish("shop.order", 60).await.unwrap_err();
+    println!("   the publisher gets the subscribers' errors: {err}");
+    // Wait for an event another task publishes.
+    let refund = bus
+        .wait_for_event("shop.refund", |n| *n > 0)
+        .expect("valid");
+    let other = bus.clone();
+    asyncutils::rt::spawn(async move { other.publish("shop.refund", 7).await })
+        .await
+        .expect("task ran")
+        .expect("published");
+    println!("   refund of {}", refund.await.expect("arrived"));
+    bus.shutdown().await.expect("no callback left running");
+
+    // The audit bridge: every audit event becomes a publication.
+    let audit_bus = EventBus::<String>::new();
+    let _log = audit_bus.subscribe_all(|event: &str, line: &String| {
+        println!("   [audit on the bus] {event}: {line}")
+    });
+    audit_bus.start_audit_with(|e| format!("{} argument(s)", e.args().len()));
+    let _bucket = TokenBucket::new(5.0, 5.0).expect("valid");
+    audit_bus.stop_audit();
+}
+
+/// A bounded smart queue: `push` on a full queue hands back the oldest
+/// item instead of losing it, and a transaction dropped on an error path
+/// leaves the queue exactly as it was.
+async fn smart_queue() {
+    use asyncutils::queues::SmartQueue;
+    println!("== SmartQueue: drop-oldest push and a rolled-back transaction");
+    let queue: SmartQueue<&str> = SmartQueue::bounded(3).expect("valid capacity");
+    for job in ["a", "b", "c"] {
+        queue.put(job).await.expect("open");
+    }
+    let displaced = queue.push("d").expect("open");
+    println!("   push(\"d\") on a full queue displaced {displaced:?}");
+
+    let result: Result<(), &str> = async {
+        let mut txn = queue.transaction().await;
+        let first = *txn.get().map_err(|_| "empty")?;
+        txn.put("retry-b").map_err(|_| "full")?;
+        println!(
+            "   in the transaction: took {first:?}, put \"retry-b\"; others see {} items",
+            queue.len()
+        );
+        Err("the handler failed") // dropped without commit: rolled back
+    }
+    .await;
+    println!("   transaction ended with {result:?}");
+    println!(
+        "   the queue is untouched: {:?}",
+        queue.drain().expect("no transaction")
+    );
 }

@@ -20,7 +20,10 @@
 /// * `limit`: `retry(backoff, operation)` sleeping on `$rt`; `Lockout`,
 ///   `FifoLockout`, `RateLimiter` and `RateLimited<F>` on `$rt`;
 /// * `locks`: `CircuitBreaker<P>` on `$rt`;
-/// * `batch`: `Waterfall<T>` on `$rt`.
+/// * `batch`: `Waterfall<T>` on `$rt`;
+/// * `channels`: `EventBus<T>` and `Debounce<T>` (an observable's debounce
+///   driver) on `$rt`;
+/// * `queues`: the core's queues as they are (they take no clock).
 #[macro_export]
 macro_rules! bind_runtime {
     ($rt:ty) => {
@@ -149,6 +152,11 @@ macro_rules! bind_runtime {
                 $crate::locks::CircuitBreaker<$rt, P>;
         }
 
+        /// Smart queues; see the core's `queues` module.
+        pub mod queues {
+            pub use $crate::queues::*;
+        }
+
         /// Batching on this crate's runtime clock; see the core's `batch`
         /// module.
         pub mod batch {
@@ -162,6 +170,15 @@ macro_rules! bind_runtime {
         /// Rendezvous and other channels; see the core's `channels` module.
         pub mod channels {
             pub use $crate::channels::*;
+
+            /// The driver of a debounced
+            /// [`Observable`]($crate::channels::Observable) on this crate's
+            /// runtime clock.
+            pub type Debounce<T> = $crate::channels::Debounce<T, $rt>;
+
+            /// An [`EventBus`]($crate::channels::EventBus) whose timeouts
+            /// run on this crate's runtime clock.
+            pub type EventBus<T> = $crate::channels::EventBus<T, $rt>;
         }
 
         /// Token buckets on this crate's clock; see the core's `buckets` module.

@@ -15,9 +15,10 @@
 //! | [`audit`] | audit events: [`emit!`], listening, extracting, the [`CATALOG`](audit::CATALOG) |
 //! | [`batch`] | [`Waterfall`](batch::Waterfall) (size-or-time batching) |
 //! | [`buckets`] | [`TokenBucket`](buckets::TokenBucket), [`LeakyBucket`](buckets::LeakyBucket) |
-//! | [`channels`] | [`Rendezvous`](channels::Rendezvous) |
+//! | [`channels`] | [`Rendezvous`](channels::Rendezvous), [`EventBus`](channels::EventBus), [`Observable`](channels::Observable) |
 //! | [`limit`] | [`RateLimiter`](limit::RateLimiter), [`RateLimited`](limit::RateLimited), [`Lockout`](limit::Lockout), [`FifoLockout`](limit::FifoLockout), [`retry`](limit::retry) |
 //! | [`locks`] | [`CircuitBreaker`](locks::CircuitBreaker), [`PrioritySemaphore`](locks::PrioritySemaphore), [`ResourceGuard`](locks::ResourceGuard), [`UniqueResourceGuard`](locks::UniqueResourceGuard) |
+//! | [`queues`] | [`SmartQueue`](queues::SmartQueue) (FIFO, LIFO, priority, user priority; async, `try_*` and blocking; drop-oldest `push`; transactions; derived queues), [`ProtectedQueue`](queues::ProtectedQueue), [`FixedQueue`](queues::FixedQueue) |
 //! | [`error`] | [`InvalidArgument`](error::InvalidArgument), [`ErrorGroup`](error::ErrorGroup) |
 //!
 //! # Rules every primitive follows
@@ -57,6 +58,7 @@ pub mod channels;
 pub mod error;
 pub mod limit;
 pub mod locks;
+pub mod queues;
 pub mod rt;
 pub mod time;
 

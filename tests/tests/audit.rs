@@ -36,6 +36,17 @@ const DOCUMENTED: &[&str] = &[
     "asyncutils.altlocks.CircuitBreaker",
     "asyncutils.altlocks.CircuitBreaker.__call__",
     "asyncutils.altlocks.UniqueResourceGuard",
+    "asyncutils.channels.EventBus",
+    "asyncutils.channels.EventBus.event_stream",
+    "asyncutils.channels.EventBus.start_audit",
+    "asyncutils.channels.EventBus.stop_audit",
+    "asyncutils.channels.Observable",
+    "asyncutils.queues.SmartQueue.push",
+    "asyncutils.queues.SmartQueue.transaction/start",
+    "asyncutils.queues.SmartQueue.transaction/end",
+    "asyncutils.queues.SmartQueue.map",
+    "asyncutils.queues.SmartLifoQueue.push",
+    "asyncutils.queues.password_queue",
 ];
 
 #[test]
@@ -208,6 +219,31 @@ async fn tour<R: TestRuntime>(rt: R) {
     let resource = Arc::new(0u8);
     let guard = asyncutils_core::locks::UniqueResourceGuard::for_resource(&resource);
     assert!(guard.try_use().is_ok());
+
+    let bus = asyncutils_core::channels::EventBus::<u8, _>::with_clock(rt.clone());
+    let stream = bus
+        .event_stream("audited.stream")
+        .expect("valid event type");
+    assert!(bus.start_audit_with(|e| u8::try_from(e.args().len()).unwrap_or(u8::MAX)));
+    assert!(bus.stop_audit());
+    drop(stream);
+    let observable = asyncutils_core::channels::Observable::<u8>::with_maxsize(4).expect("valid");
+    assert!(observable.notify(1).await.is_ok());
+
+    use asyncutils_core::queues::{ProtectedQueue, SmartLifoQueue, SmartQueue};
+    let queue = Arc::new(SmartQueue::<u8>::bounded(1).expect("valid"));
+    queue.put(1).await.expect("open");
+    assert_eq!(queue.push(2), Ok(Some(1)));
+    let txn = queue.transaction().await;
+    assert_eq!(txn.commit(), Vec::<u8>::new());
+    let doubled = queue.map(1, |x: u8| x * 2).expect("valid");
+    drop(doubled);
+    let lifo = SmartLifoQueue::<u8>::bounded(1).expect("valid");
+    lifo.put(1).await.expect("open");
+    assert_eq!(lifo.push(2), Ok(Some(1)));
+    let protected =
+        ProtectedQueue::new(SmartQueue::<u8>::unbounded(), Some(b"k"), None).expect("valid");
+    assert!(protected.get_protected());
 }
 
 #[test]

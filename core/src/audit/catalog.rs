@@ -32,7 +32,7 @@ catalog! {
     "asyncutils.channels.EventBus.stop_audit" (addr) in "channels" =>
         "The event bus at instance address `addr` stopped forwarding audit events.";
     "asyncutils.channels.Observable" (maxsize) in "channels" =>
-        "An observable was created; `maxsize` caps the number of subscribers, or is unset when unlimited.";
+        "An observable was created; `maxsize` bounds the notifications queued behind a running one, or is unset when unbounded.";
     "asyncutils.cli.run" () in "cli" =>
         "The command-line tool started, including runs that only print help or the version.";
     "asyncutils.compete.first_completed/end" (ntasks) in "compete" =>

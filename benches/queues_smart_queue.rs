@@ -1,0 +1,381 @@
+//! `SmartQueue<u64>` against async-channel, flume and tokio `mpsc`; the
+//! priority queue against a `Mutex<BinaryHeap>` + `event-listener`
+//! baseline; `push` on a full queue against a `Mutex<VecDeque>` doing the
+//! same drop-oldest. Nanoseconds per item.
+//!
+//! * `fifo spsc cap N`: one producer task and one consumer task on a tokio
+//!   runtime with two workers, bounded to `N` (1 and 64) on every side.
+//!   Peers: `async_channel::bounded(N)`, `flume::bounded(N)` (async API)
+//!   and `tokio::sync::mpsc::channel(N)`.
+//! * `fifo mpmc 4x4 cap N`: four producers and four consumers, same
+//!   runtime. tokio's `mpsc` has a single receiver, so it sits this one
+//!   out. Capacities are never 0: flume's async `bounded(0)` deadlocks
+//!   under this load (flume #140).
+//! * `priority spsc`: one producer, one consumer task on two workers, both
+//!   unbounded; the baseline is a `Mutex<BinaryHeap<Reverse<u64>>>` with an
+//!   `event_listener::Event` to wait on.
+//! * `priority put+get of 64, one thread`: 64 puts of scrambled keys, then
+//!   64 gets, no waiting: the cost of the heap and the lock, per put or get.
+//! * `push on full (drop oldest)`: `push` into a full capacity-64 queue,
+//!   which removes and returns the oldest item, against `pop_front` +
+//!   `push_back` under a `Mutex<VecDeque>`.
+//!
+//! Allocations per operation for every side go to stderr (the harness's
+//! counting allocator); a bounded queue is expected to show 0.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use asyncutils_bench::{CountingAlloc, Table, time_loop};
+use asyncutils_core::queues::{SmartPriorityQueue, SmartQueue};
+use tokio::runtime::{Builder, Runtime};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// A bounded FIFO channel, as the workloads use it.
+trait Chan: 'static {
+    type Tx: Clone + Send + Sync + 'static;
+    type Rx: Clone + Send + Sync + 'static;
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx);
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = ()> + Send + '_;
+    fn recv(rx: &Self::Rx) -> impl Future<Output = u64> + Send + '_;
+}
+
+struct Ours;
+
+impl Chan for Ours {
+    type Tx = Arc<SmartQueue<u64>>;
+    type Rx = Arc<SmartQueue<u64>>;
+
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
+        let q = Arc::new(SmartQueue::bounded(cap).expect("capacity"));
+        (q.clone(), q)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.put(v).await.expect("open");
+    }
+
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.get().await.expect("open")
+    }
+}
+
+struct AsyncChannel;
+
+impl Chan for AsyncChannel {
+    type Tx = async_channel::Sender<u64>;
+    type Rx = async_channel::Receiver<u64>;
+
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
+        async_channel::bounded(cap)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).await.expect("receiver alive");
+    }
+
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.recv().await.expect("sender alive")
+    }
+}
+
+struct Flume;
+
+impl Chan for Flume {
+    type Tx = flume::Sender<u64>;
+    type Rx = flume::Receiver<u64>;
+
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
+        flume::bounded(cap)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.send_async(v).await.expect("receiver alive");
+    }
+
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.recv_async().await.expect("sender alive")
+    }
+}
+
+/// Splits `n` into `parts` counts that add up to `n`.
+fn split(n: u64, parts: u64) -> impl Iterator<Item = u64> {
+    (0..parts).map(move |i| n / parts + u64::from(i < n % parts))
+}
+
+/// `producers` tasks send and `consumers` tasks receive `n` items in all.
+fn run<C: Chan>(rt: &Runtime, cap: usize, producers: u64, consumers: u64, n: u64) -> Duration {
+    let (tx, rx) = C::pair(cap);
+    let start = Instant::now();
+    let sum = rt.block_on(async move {
+        let receivers: Vec<_> = split(n, consumers)
+            .map(|count| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut sum = 0u64;
+                    for _ in 0..count {
+                        sum = sum.wrapping_add(C::recv(&rx).await);
+                    }
+                    sum
+                })
+            })
+            .collect();
+        let senders: Vec<_> = split(n, producers)
+            .map(|count| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    for i in 0..count {
+                        C::send(&tx, i).await;
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.expect("producer panicked");
+        }
+        let mut sum = 0u64;
+        for r in receivers {
+            sum = sum.wrapping_add(r.await.expect("consumer panicked"));
+        }
+        sum
+    });
+    let took = start.elapsed();
+    black_box(sum);
+    took
+}
+
+/// tokio's `mpsc` in the single-producer, single-consumer workload.
+fn run_tokio_mpsc(rt: &Runtime, cap: usize, n: u64) -> Duration {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(cap);
+    let start = Instant::now();
+    let sum = rt.block_on(async move {
+        let receiver = tokio::spawn(async move {
+            let mut sum = 0u64;
+            for _ in 0..n {
+                sum = sum.wrapping_add(rx.recv().await.expect("sender alive"));
+            }
+            sum
+        });
+        let sender = tokio::spawn(async move {
+            for i in 0..n {
+                tx.send(i).await.expect("receiver alive");
+            }
+        });
+        sender.await.expect("producer panicked");
+        receiver.await.expect("consumer panicked")
+    });
+    let took = start.elapsed();
+    black_box(sum);
+    took
+}
+
+// === the priority baseline ===
+
+/// The textbook async priority queue: a locked heap and an event to wait
+/// on.
+#[derive(Default)]
+struct HeapBaseline {
+    heap: Mutex<BinaryHeap<Reverse<u64>>>,
+    event: event_listener::Event,
+}
+
+impl HeapBaseline {
+    fn put(&self, v: u64) {
+        self.heap.lock().expect("unpoisoned").push(Reverse(v));
+        self.event.notify(1);
+    }
+
+    fn try_get(&self) -> Option<u64> {
+        self.heap
+            .lock()
+            .expect("unpoisoned")
+            .pop()
+            .map(|Reverse(v)| v)
+    }
+
+    async fn get(&self) -> u64 {
+        loop {
+            if let Some(v) = self.try_get() {
+                return v;
+            }
+            let listener = self.event.listen();
+            if let Some(v) = self.try_get() {
+                return v;
+            }
+            listener.await;
+        }
+    }
+}
+
+fn run_priority_ours(rt: &Runtime, n: u64) -> Duration {
+    let q = Arc::new(SmartPriorityQueue::<u64>::unbounded());
+    let start = Instant::now();
+    let sum = rt.block_on(async move {
+        let consumer = tokio::spawn({
+            let q = q.clone();
+            async move {
+                let mut sum = 0u64;
+                for _ in 0..n {
+                    sum = sum.wrapping_add(q.get().await.expect("open"));
+                }
+                sum
+            }
+        });
+        let producer = tokio::spawn(async move {
+            for i in 0..n {
+                q.put(i.wrapping_mul(0x9E37_79B9) % 1024)
+                    .await
+                    .expect("open");
+            }
+        });
+        producer.await.expect("producer panicked");
+        consumer.await.expect("consumer panicked")
+    });
+    let took = start.elapsed();
+    black_box(sum);
+    took
+}
+
+fn run_priority_baseline(rt: &Runtime, n: u64) -> Duration {
+    let q = Arc::new(HeapBaseline::default());
+    let start = Instant::now();
+    let sum = rt.block_on(async move {
+        let consumer = tokio::spawn({
+            let q = q.clone();
+            async move {
+                let mut sum = 0u64;
+                for _ in 0..n {
+                    sum = sum.wrapping_add(q.get().await);
+                }
+                sum
+            }
+        });
+        let producer = tokio::spawn(async move {
+            for i in 0..n {
+                q.put(i.wrapping_mul(0x9E37_79B9) % 1024);
+            }
+        });
+        producer.await.expect("producer panicked");
+        consumer.await.expect("consumer panicked")
+    });
+    let took = start.elapsed();
+    black_box(sum);
+    took
+}
+
+fn two_workers() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("tokio runtime")
+}
+
+const BATCH: u64 = 64;
+
+fn main() {
+    let mut t = Table::new(
+        "SmartQueue<u64> vs async-channel / flume / tokio mpsc, priority and push",
+        "item",
+    );
+    let rt = two_workers();
+
+    for cap in [1usize, 64] {
+        let spsc = format!("fifo spsc cap {cap}, tokio 2 workers");
+        t.compare(
+            &format!("{spsc} (vs async-channel)"),
+            |n| run::<Ours>(&rt, cap, 1, 1, n),
+            "async-channel",
+            |n| run::<AsyncChannel>(&rt, cap, 1, 1, n),
+        );
+        t.compare(
+            &format!("{spsc} (vs flume)"),
+            |n| run::<Ours>(&rt, cap, 1, 1, n),
+            "flume",
+            |n| run::<Flume>(&rt, cap, 1, 1, n),
+        );
+        t.compare(
+            &format!("{spsc} (vs tokio mpsc)"),
+            |n| run::<Ours>(&rt, cap, 1, 1, n),
+            "tokio mpsc",
+            |n| run_tokio_mpsc(&rt, cap, n),
+        );
+        let mpmc = format!("fifo mpmc 4x4 cap {cap}, tokio 2 workers");
+        t.compare(
+            &format!("{mpmc} (vs async-channel)"),
+            |n| run::<Ours>(&rt, cap, 4, 4, n),
+            "async-channel",
+            |n| run::<AsyncChannel>(&rt, cap, 4, 4, n),
+        );
+        t.compare(
+            &format!("{mpmc} (vs flume)"),
+            |n| run::<Ours>(&rt, cap, 4, 4, n),
+            "flume",
+            |n| run::<Flume>(&rt, cap, 4, 4, n),
+        );
+    }
+
+    t.compare(
+        "priority spsc, tokio 2 workers",
+        |n| run_priority_ours(&rt, n),
+        "Mutex<BinaryHeap> + event-listener",
+        |n| run_priority_baseline(&rt, n),
+    );
+
+    let ours = SmartPriorityQueue::<u64>::bounded(BATCH as usize).expect("capacity");
+    let base = HeapBaseline::default();
+    let rounds = |n: u64| n.div_ceil(2 * BATCH);
+    t.compare(
+        "priority put+get of 64, one thread",
+        |n| {
+            time_loop(rounds(n), |r| {
+                for i in 0..BATCH {
+                    ours.try_put((r ^ i).wrapping_mul(0x9E37_79B9) % 97)
+                        .expect("room");
+                }
+                for _ in 0..BATCH {
+                    black_box(ours.try_get().expect("item"));
+                }
+            })
+        },
+        "Mutex<BinaryHeap> + event-listener",
+        |n| {
+            time_loop(rounds(n), |r| {
+                for i in 0..BATCH {
+                    base.put((r ^ i).wrapping_mul(0x9E37_79B9) % 97);
+                }
+                for _ in 0..BATCH {
+                    black_box(base.try_get().expect("item"));
+                }
+            })
+        },
+    );
+
+    let full = SmartQueue::<u64>::bounded(BATCH as usize).expect("capacity");
+    full.try_extend(0..BATCH).expect("room");
+    let deque = Mutex::new((0..BATCH).collect::<VecDeque<u64>>());
+    t.compare(
+        "push on full cap 64 (drop oldest)",
+        |n| {
+            time_loop(n, |i| {
+                black_box(full.push(i).expect("open"));
+            })
+        },
+        "Mutex<VecDeque> pop_front+push_back",
+        |n| {
+            time_loop(n, |i| {
+                let mut d = deque.lock().expect("unpoisoned");
+                let old = d.pop_front();
+                d.push_back(i);
+                drop(d);
+                black_box(old);
+            })
+        },
+    );
+    t.finish();
+}
