@@ -138,6 +138,12 @@ macro_rules! conformance {
 ///
 /// How a scenario waits for another task to reach a state it can observe —
 /// registered as a waiter, say — without sleeping for a guessed duration.
+///
+/// Only for states other tasks reach *without the clock*: a task that
+/// yields is never idle, so on `VirtualRuntime` (and with `ManualClock`)
+/// time does not advance while `until` spins, and a condition that needs a
+/// timer to fire never comes true. Wait for timer-driven states with a
+/// sleep loop or the primitive's own wait (`wait_for_next`, ...) instead.
 pub async fn until(mut condition: impl FnMut() -> bool) {
     while !condition() {
         asyncutils_core::rt::yield_now().await;
