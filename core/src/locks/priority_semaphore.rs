@@ -809,7 +809,7 @@ impl WaitState {
         let key = inner.waiters.insert(Waiter {
             priority: self.priority,
             permits: self.n,
-            waker: Some(cx.waker().clone()),
+            waker: None,
             node: NonNull::from(&self.node.status),
             prev: None,
             next: None,
@@ -822,6 +822,10 @@ impl WaitState {
         // accumulated behind a larger waiter we now precede).
         let more = sem.serve_some(&mut inner, &mut wakers);
         let ready = self.settled();
+        if ready.is_none() {
+            // Still queued (a waiter served at once needs no wake-up).
+            inner.waiters[key].waker = Some(cx.waker().clone());
+        }
         if more {
             sem.serve(inner);
         } else {
