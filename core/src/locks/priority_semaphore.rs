@@ -198,40 +198,42 @@ impl Node {
 }
 
 /// Wakers collected under the lock, woken after it; fixed capacity so
-/// waking never allocates.
+/// waking never allocates. Only the pushed slots are initialised and
+/// dropped: a serve that wakes one waiter touches one slot.
 struct WakeList {
-    wakers: [Option<Waker>; WakeList::CAPACITY],
-    len: usize,
+    wakers: heapless::Vec<Waker, { WakeList::CAPACITY }>,
 }
 
 impl WakeList {
-    const CAPACITY: usize = 16;
+    const CAPACITY: usize = 4;
 
     fn new() -> Self {
         WakeList {
-            wakers: [const { None }; WakeList::CAPACITY],
-            len: 0,
+            wakers: heapless::Vec::new(),
         }
     }
 
     fn is_full(&self) -> bool {
-        self.len == Self::CAPACITY
+        self.wakers.is_full()
     }
 
     fn push(&mut self, waker: Option<Waker>) {
         if let Some(w) = waker {
-            self.wakers[self.len] = Some(w);
-            self.len += 1;
-        }
-    }
-
-    fn wake_all(&mut self) {
-        for slot in &mut self.wakers[..self.len] {
-            if let Some(w) = slot.take() {
+            // Callers check `is_full` first; were it full anyway, waking at
+            // once (under the lock) is slower but loses nothing.
+            if let Err(w) = self.wakers.push(w) {
                 w.wake();
             }
         }
-        self.len = 0;
+    }
+
+    /// Wakes them all (the last served first: they are all served
+    /// already, so the order only decides which task the executor hears
+    /// of first).
+    fn wake_all(&mut self) {
+        while let Some(w) = self.wakers.pop() {
+            w.wake();
+        }
     }
 }
 
@@ -572,7 +574,7 @@ impl PrioritySemaphore {
         let mut wakers = WakeList::new();
         self.serve_some(inner, &mut wakers);
         // Paying a debt grants nobody: nothing to wake.
-        debug_assert_eq!(wakers.len, 0);
+        debug_assert!(wakers.wakers.is_empty());
     }
 
     /// Hands free permits to the queue (debt first) and wakes those served,
