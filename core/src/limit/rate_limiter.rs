@@ -241,7 +241,8 @@ impl<C: Clock> RateLimiter<C> {
             return Err(TryAcquirePermitError::Busy);
         }
         let now = self.clock.now();
-        // Only a dropped stamp (or a racing release) makes room.
+        // Room appears by dropping expired stamps, or because the queue
+        // that closed the lock-free path emptied since the first try.
         if (self.prune(&mut state, now) || self.used.load(Ordering::Acquire) / ONE < self.limit)
             && self.take(false)
         {
