@@ -28,6 +28,7 @@
 //! cargo test -p asyncutils-tests
 //! ```
 
+pub mod alloc;
 pub mod cancel;
 pub mod exec;
 mod manual;

@@ -7,8 +7,6 @@
 //! point; a multi-thread stress run counting every delivery; and the
 //! allocation-free publish to synchronous subscribers.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,56 +18,15 @@ use asyncutils_core::channels::{
     EventBus, FeedError, PublishError, StreamEnd, StreamOptions, WaitError,
 };
 use asyncutils_core::time::{Clock, ManualClock};
+use asyncutils_tests::alloc::{CountingAlloc, allocations};
 use asyncutils_tests::cancel::{Subject, drop_at_every_poll_point};
 use asyncutils_tests::{
     Manual, TestClock, TestRuntime, assert_elapsed, conformance, stress_size, until,
 };
 use futures_lite::StreamExt;
 
-// A counting allocator (per thread), for the allocation-free check.
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged; counting touches only a const-initialised thread-local `Cell`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: forwarded from our caller, who upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -482,12 +439,13 @@ fn publish_to_sync_subscribers_does_not_allocate() {
     };
     // Warm-up: builds the middleware snapshot.
     publish(0);
-    let before = allocations();
-    for _ in 0..1000 {
-        publish(0);
-        bus.start_publish("hot", 0).unwrap();
-    }
-    assert_eq!(allocations() - before, 0, "publishing allocated");
+    let n = allocations(|| {
+        for _ in 0..1000 {
+            publish(0);
+            bus.start_publish("hot", 0).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "publishing allocated");
     assert_eq!(hits.load(Ordering::Relaxed), 16 * 2001);
     drop(subs);
 }

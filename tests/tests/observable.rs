@@ -7,8 +7,6 @@
 //! every poll point; a multi-thread stress run counting every delivery; and
 //! the allocation-free notification of sync observers and sync pipelines.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +16,7 @@ use std::time::Duration;
 
 use asyncutils_core::channels::{Notify, Observable, Observer};
 use asyncutils_core::time::{Clock, Elapsed, Instant, ManualClock};
+use asyncutils_tests::alloc::{CountingAlloc, allocations};
 use asyncutils_tests::cancel::{Subject, drop_at_every_poll_point};
 use asyncutils_tests::{
     Manual, TestClock, TestRuntime, assert_duration, assert_elapsed, conformance, stress_size,
@@ -367,35 +366,8 @@ fn notify_dropped_at_every_poll_point() {
 
 // === allocations ===
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged; counting touches only a const-initialised thread-local `Cell`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded from our caller, who upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// Polls `f` once on the stack with a no-op waker; it must be ready.
 fn ready_now<F: Future>(f: F) -> F::Output {
@@ -426,11 +398,12 @@ fn notifying_sync_observers_and_sync_pipelines_does_not_allocate() {
     for v in 0..4 {
         assert!(ready_now(obs.notify(v)).is_ok());
     }
-    let before = ALLOCATIONS.with(Cell::get);
-    for v in 0..1000 {
-        assert!(ready_now(obs.notify(v)).is_ok());
-    }
-    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0);
+    let n = allocations(|| {
+        for v in 0..1000 {
+            assert!(ready_now(obs.notify(v)).is_ok());
+        }
+    });
+    assert_eq!(n, 0);
     let values = (0..4).chain(0..1000);
     let expected: usize = values
         .map(|v| 16 * v + if v % 2 == 0 { 10 * v } else { 0 })

@@ -9,8 +9,6 @@
 //! put/get in steady state (this binary installs a per-thread counting
 //! allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -22,6 +20,7 @@ use asyncutils_core::queues::{
     TryPutError, UserPriorityQueue, WrongKey,
 };
 use asyncutils_core::rt::JoinHandle;
+use asyncutils_tests::alloc::{CountingAlloc, allocations};
 use asyncutils_tests::cancel::{Subject, drop_at_every_poll_point};
 use asyncutils_tests::{
     Manual, TestClock, TestRuntime, Tracked, assert_elapsed, conformance, stress_size, until,
@@ -559,41 +558,8 @@ fn full_bounded_put_errors_give_the_item_back() {
 
 // === zero allocations per put/get in steady state ===
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every method forwards to `System` unchanged; counting touches
-// only a const-initialised thread-local `Cell`, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: forwarded from our caller, who upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: `ptr` came from `System` with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 struct Flag;
 

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use asyncutils_core::batch::{StoppedError, TryPutError, Waterfall};
 use asyncutils_core::rt::{JoinHandle, yield_now};
 use asyncutils_core::time::{Clock, Instant, ManualClock};
+use asyncutils_tests::alloc::{CountingAlloc, allocations};
 use asyncutils_tests::cancel::{Subject, drop_at_every_poll_point};
 use asyncutils_tests::{
     Manual, TestClock, TestRuntime, Tracked, assert_duration, conformance, stress_size,
@@ -369,59 +370,8 @@ async fn many_producers_account_for_every_item<R: TestRuntime>(rt: R) {
 
 // === allocations ===
 
-/// Counts this thread's heap allocations, so the steady-state checks below
-/// are not disturbed by tests running in parallel.
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-
-    pub(crate) struct Counting;
-
-    thread_local! {
-        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    }
-
-    fn count_one() {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-    }
-
-    // SAFETY: every method forwards to `System` with the caller's arguments
-    // unchanged; counting touches only a const-initialised thread-local.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            count_one();
-            // SAFETY: forwarded from our caller, who upholds the contract.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            count_one();
-            // SAFETY: as for `alloc`.
-            unsafe { System.alloc_zeroed(layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            count_one();
-            // SAFETY: `ptr` came from `System` with `layout`.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: `ptr` came from `System` with `layout`.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-    }
-
-    /// Heap allocations `f` performs on this thread.
-    pub(crate) fn allocations(f: impl FnOnce()) -> usize {
-        let before = ALLOCATIONS.with(Cell::get);
-        f();
-        ALLOCATIONS.with(Cell::get) - before
-    }
-}
-
 #[global_allocator]
-static GLOBAL: counting::Counting = counting::Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[test]
 fn steady_state_allocates_one_vec_per_batch_and_nothing_per_item() {
@@ -446,7 +396,7 @@ fn steady_state_allocates_one_vec_per_batch_and_nothing_per_item() {
     for _ in 0..4 {
         round(&mut driver);
     }
-    let n = counting::allocations(|| {
+    let n = allocations(|| {
         for _ in 0..BATCHES {
             round(&mut driver);
         }
@@ -457,7 +407,7 @@ fn steady_state_allocates_one_vec_per_batch_and_nothing_per_item() {
     assert_eq!(n, BATCHES, "{BATCHES} full batches allocated {n} times");
 
     // try_put with room alone: no allocation at all.
-    let n = counting::allocations(|| {
+    let n = allocations(|| {
         for i in 0..QUANTITY as u64 {
             wf.try_put(i).expect("room");
         }
@@ -483,7 +433,7 @@ fn steady_state_allocates_one_vec_per_batch_and_nothing_per_item() {
         }
     };
     waiting_round(&mut driver);
-    let n = counting::allocations(|| {
+    let n = allocations(|| {
         for _ in 0..100 {
             waiting_round(&mut driver);
         }
