@@ -33,7 +33,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncutils_bench::{CountingAlloc, Table, count_allocs};
+use asyncutils_bench::{CountingAlloc, Table, count_allocs, split};
 use asyncutils_core::batch::Waterfall;
 use asyncutils_core::time::Clock;
 use asyncutils_tokio::Tokio;
@@ -48,11 +48,6 @@ static ALLOC: CountingAlloc = CountingAlloc;
 const BATCH: usize = 128;
 const IN_FLIGHT: usize = 512;
 const MAX_WAIT: Duration = Duration::from_millis(10);
-
-/// Splits `n` into `parts` counts that add up to `n`.
-fn split(n: u64, parts: u64) -> impl Iterator<Item = u64> {
-    (0..parts).map(move |i| n / parts + u64::from(i < n % parts))
-}
 
 fn current_thread() -> Runtime {
     Builder::new_current_thread()

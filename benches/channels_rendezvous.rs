@@ -31,7 +31,7 @@ use std::mem::size_of;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use asyncutils_bench::{CountingAlloc, Table, count_allocs};
+use asyncutils_bench::{CountingAlloc, Table, count_allocs, split};
 use asyncutils_core::channels::Rendezvous;
 use tokio::runtime::{Builder, Runtime};
 
@@ -103,11 +103,6 @@ impl Chan for Flume {
     async fn recv(rx: &Self::Rx) -> u64 {
         rx.recv_async().await.expect("sender alive")
     }
-}
-
-/// Splits `n` into `parts` counts that add up to `n`.
-fn split(n: u64, parts: u64) -> impl Iterator<Item = u64> {
-    (0..parts).map(move |i| n / parts + u64::from(i < n % parts))
 }
 
 /// `producers` tasks send and `consumers` tasks receive `n` messages in all.

@@ -30,7 +30,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncutils_bench::{CountingAlloc, Table, time_loop};
+use asyncutils_bench::{CountingAlloc, Table, split, time_loop};
 use asyncutils_core::queues::{SmartPriorityQueue, SmartQueue};
 use tokio::runtime::{Builder, Runtime};
 
@@ -102,11 +102,6 @@ impl Chan for Flume {
     async fn recv(rx: &Self::Rx) -> u64 {
         rx.recv_async().await.expect("sender alive")
     }
-}
-
-/// Splits `n` into `parts` counts that add up to `n`.
-fn split(n: u64, parts: u64) -> impl Iterator<Item = u64> {
-    (0..parts).map(move |i| n / parts + u64::from(i < n % parts))
 }
 
 /// `producers` tasks send and `consumers` tasks receive `n` items in all.

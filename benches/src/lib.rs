@@ -519,6 +519,12 @@ fn format_ns(ns: f64) -> String {
     }
 }
 
+/// Splits `n` into `parts` counts that add up to `n` (the first `n % parts`
+/// get one more): how the multi-task workloads share their operations.
+pub fn split(n: u64, parts: u64) -> impl Iterator<Item = u64> {
+    (0..parts).map(move |i| n / parts + u64::from(i < n % parts))
+}
+
 /// `tasks` tokio tasks on `rt` share `n` calls of `op`; returns the wall
 /// time of the whole run.
 ///
@@ -533,10 +539,9 @@ pub fn on_tasks<R: 'static>(
 ) -> Duration {
     let start = Instant::now();
     rt.block_on(async {
-        let handles: Vec<_> = (0..tasks)
-            .map(|i| {
+        let handles: Vec<_> = split(n, tasks)
+            .map(|count| {
                 let op = op.clone();
-                let count = n / tasks + u64::from(i < n % tasks);
                 tokio::spawn(async move {
                     for _ in 0..count {
                         black_box(op());
@@ -556,8 +561,7 @@ pub fn on_tasks<R: 'static>(
 pub fn on_threads<R>(threads: u64, n: u64, op: &(dyn Fn() -> R + Sync)) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| {
-        for i in 0..threads {
-            let count = n / threads + u64::from(i < n % threads);
+        for count in split(n, threads) {
             s.spawn(move || {
                 for _ in 0..count {
                     black_box(op());
