@@ -28,6 +28,7 @@ fn main() {
         rate_limiters().await;
         resource_guard();
         smart_queue().await;
+        fixed_queue().await;
         waterfall().await;
     });
     audit_listener();
@@ -470,6 +471,31 @@ async fn event_bus() {
 /// A bounded smart queue: `push` on a full queue hands back the oldest
 /// item instead of losing it, and a transaction dropped on an error path
 /// leaves the queue exactly as it was.
+/// A queue in a `static` that never allocates, not even for the tasks and
+/// threads waiting on it: a task fills it, a plain thread drains it.
+async fn fixed_queue() {
+    use asyncutils::queues::FixedQueue;
+    static READINGS: FixedQueue<u32, 4> = FixedQueue::new();
+    println!("== FixedQueue: a static queue shared by a task and a thread");
+    let reader = std::thread::spawn(|| {
+        let mut got = Vec::new();
+        // Blocks the thread until the task puts, and learns when it is over.
+        while let Ok(r) = READINGS.blocking_get() {
+            got.push(r);
+        }
+        got
+    });
+    for r in 0..10 {
+        // Waits (without allocating) whenever the 4 slots are taken.
+        READINGS.put(r * 10).await.expect("open");
+    }
+    READINGS.close();
+    let got = asyncutils::rt::spawn_blocking(move || reader.join().expect("reader"))
+        .await
+        .expect("joined");
+    println!("   the thread received {got:?} through 4 slots");
+}
+
 async fn smart_queue() {
     use asyncutils::queues::SmartQueue;
     println!("== SmartQueue: drop-oldest push and a rolled-back transaction");

@@ -44,6 +44,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub(crate) mod intrusive;
 pub(crate) mod loom;
 #[cfg(all(test, feature = "std"))]
 mod loom_models;

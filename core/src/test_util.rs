@@ -32,6 +32,11 @@ impl Probe {
         Probe { counter, waker }
     }
 
+    /// A waker counted by this probe.
+    pub(crate) fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
     /// Wake-ups since the last call.
     pub(crate) fn take_wakes(&self) -> usize {
         self.counter.wakes.swap(0, Ordering::SeqCst)

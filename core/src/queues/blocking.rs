@@ -39,11 +39,14 @@ std::thread_local! {
 
 /// Polls `future` on this thread until it is ready or `deadline` passes
 /// (`None`: the future is handed back, pending, for the caller to cancel).
-fn block_until<F: Future + Unpin>(future: &mut F, deadline: Option<Instant>) -> Option<F::Output> {
+pub(crate) fn block_until<F: Future>(
+    mut future: Pin<&mut F>,
+    deadline: Option<Instant>,
+) -> Option<F::Output> {
     THREAD_WAKER.with(|waker| {
         let mut cx = Context::from_waker(waker);
         loop {
-            if let Poll::Ready(out) = Pin::new(&mut *future).poll(&mut cx) {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                 return Some(out);
             }
             match deadline {
@@ -60,7 +63,7 @@ fn block_until<F: Future + Unpin>(future: &mut F, deadline: Option<Instant>) -> 
     })
 }
 
-fn deadline_after(timeout: Duration) -> Option<Instant> {
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     // A timeout too long to represent waits forever.
     Instant::now().checked_add(timeout)
 }
@@ -76,7 +79,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
     /// [`ClosedError`] as for [`get`](Self::get).
     pub fn blocking_get(&self) -> Result<T, ClosedError> {
         let mut get = self.get();
-        block_until(&mut get, None).expect("no deadline")
+        block_until(Pin::new(&mut get), None).expect("no deadline")
     }
 
     /// [`blocking_get`](Self::blocking_get) giving up after `timeout`.
@@ -87,7 +90,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
     /// taken), [`GetTimeoutError::Closed`] as for [`get`](Self::get).
     pub fn blocking_get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
         let mut get = self.get();
-        match block_until(&mut get, deadline_after(timeout)) {
+        match block_until(Pin::new(&mut get), deadline_after(timeout)) {
             Some(Ok(item)) => Ok(item),
             Some(Err(ClosedError(()))) => Err(GetTimeoutError::Closed),
             None => Err(GetTimeoutError::Timeout),
@@ -108,7 +111,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
     ) -> Result<(), PutTimeoutError<O::Input>> {
         let mut put = self.put_input(input);
         let deadline = timeout.and_then(deadline_after);
-        match block_until(&mut put, deadline) {
+        match block_until(Pin::new(&mut put), deadline) {
             Some(Ok(())) => Ok(()),
             Some(Err(ClosedError(v))) => Err(PutTimeoutError::Closed(v)),
             None => Err(PutTimeoutError::Timeout(

@@ -34,6 +34,7 @@ use core::time::Duration;
 
 use asyncutils_core::buckets::{TokenBucket, TryAcquireError};
 use asyncutils_core::channels::{Rendezvous, ResetError, TryGetError, TryPutError};
+use asyncutils_core::queues::{ClosedError, FixedQueue};
 use asyncutils_core::time::{Clock, Elapsed, Instant, timeout};
 
 // rustc links no C library by default without std; ask for libc, whose
@@ -388,10 +389,61 @@ fn token_bucket() -> Result<(), c_int> {
     Ok(())
 }
 
+/// Bytes the arena has handed out so far.
+fn arena_used() -> usize {
+    ALLOCATOR.used.load(Ordering::Relaxed)
+}
+
+/// A queue in a `static`, waited on by futures, without one allocation.
+fn fixed_queue() -> Result<(), c_int> {
+    static QUEUE: FixedQueue<u32, 2> = FixedQueue::new();
+    let before = arena_used();
+
+    // A waiting get is served by the next put.
+    let mut get = pin!(QUEUE.get());
+    check!(50, poll_once(get.as_mut()).is_pending());
+    check!(51, QUEUE.waiting_getters() == 1);
+    let woken = wakes();
+    check!(52, QUEUE.try_put(1).is_ok());
+    check!(53, wakes() > woken);
+    check!(54, poll_once(get.as_mut()) == Poll::Ready(Ok(1)));
+
+    // A waiting put gets the room a get frees.
+    check!(55, QUEUE.try_put(2).is_ok() && QUEUE.try_put(3).is_ok());
+    let mut put = pin!(QUEUE.put(4));
+    check!(56, poll_once(put.as_mut()).is_pending());
+    check!(57, QUEUE.try_get() == Ok(2));
+    check!(58, poll_once(put.as_mut()) == Poll::Ready(Ok(())));
+
+    // Full: push hands back the oldest.
+    check!(59, QUEUE.push(5) == Ok(Some(3)));
+
+    // Close fails a waiting put and lets gets drain.
+    let mut late = pin!(QUEUE.put(6));
+    check!(60, poll_once(late.as_mut()).is_pending());
+    QUEUE.close();
+    check!(
+        61,
+        poll_once(late.as_mut()) == Poll::Ready(Err(ClosedError(6)))
+    );
+    check!(62, QUEUE.try_get() == Ok(4) && QUEUE.try_get() == Ok(5));
+    check!(
+        63,
+        poll_once(pin!(QUEUE.get())) == Poll::Ready(Err(ClosedError(())))
+    );
+
+    // Waiting took no memory: the waiters lived in the futures.
+    check!(64, arena_used() == before);
+    Ok(())
+}
+
 /// The C entry point, called by libc's start-up code.
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
-    match rendezvous().and_then(|()| token_bucket()) {
+    match rendezvous()
+        .and_then(|()| token_bucket())
+        .and_then(|()| fixed_queue())
+    {
         Ok(()) => {
             eprint("asyncutils-nostd-link: all checks passed\n");
             0
