@@ -38,9 +38,10 @@
 //! Derived queues ([`map`](SmartQueue::map), [`starmap`](SmartQueue::starmap),
 //! [`filter`](SmartQueue::filter), [`enumerate`](SmartQueue::enumerate))
 //! are fed by a driver future the caller runs. [`ProtectedQueue`] puts a
-//! key on either side. [`FixedQueue`] is a FIFO of const-generic capacity
-//! that never allocates, not even for its waiters: async, non-waiting and
-//! (with `std`) blocking access, for `no_std` targets and `static`s.
+//! key on either side. [`FixedQueue`] has a const-generic capacity and the
+//! same four orders, and never allocates, not even for its waiters: async,
+//! non-waiting and (with `std`) blocking access, for `no_std` targets and
+//! `static`s.
 //!
 //! Timeouts on async operations use [`time::timeout`](crate::time::timeout)
 //! like any other future; every future here is cancel-safe, so a timed-out
@@ -105,7 +106,10 @@ pub use derived::{Derive, EnumerateStep, Filter, MapStep, SpreadFn, StarMapStep,
 pub use error::{
     ClosedError, GetTimeoutError, PutTimeoutError, TransactionBusy, TryGetError, TryPutError,
 };
-pub use fixed::{FixedGet, FixedPut, FixedQueue};
+pub use fixed::{
+    FixedGet, FixedLifoQueue, FixedOrder, FixedPriorityQueue, FixedPut, FixedQueue,
+    FixedUserPriorityQueue,
+};
 pub use order::{Fifo, Lifo, Order, Priority, UserPriority};
 pub use protected::{Getter, ProtectedQueue, Putter, WrongKey};
 pub use smart::{Get, Put, SmartLifoQueue, SmartPriorityQueue, SmartQueue, UserPriorityQueue};

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use asyncutils_core::queues::{ClosedError, FixedQueue, TryGetError};
+use asyncutils_core::queues::{
+    ClosedError, FixedLifoQueue, FixedPriorityQueue, FixedQueue, FixedUserPriorityQueue,
+    TryGetError,
+};
 use asyncutils_core::rt::JoinHandle;
 use asyncutils_tests::alloc::{CountingAlloc, allocations};
 use asyncutils_tests::cancel::{Subject, drop_at_every_poll_point};
@@ -93,6 +96,42 @@ async fn waiting_putters_are_served_in_arrival_order<R: TestRuntime>(rt: R) {
     }
     assert!(join_all(putters).await.iter().all(Result::is_ok));
     assert_eq!(got, [100, 0, 1, 2, 3, 4, 5]);
+}
+
+conformance!(every_order_across_tasks_and_threads);
+async fn every_order_across_tasks_and_threads<R: TestRuntime>(rt: R) {
+    let user = Arc::new(FixedUserPriorityQueue::<&str, u8, 2>::new());
+    // A thread puts while the queue is full; a task waits to take.
+    user.put("routine", 5).await.expect("open");
+    user.put("urgent", 0).await.expect("open");
+    let late = rt.spawn_blocking({
+        let q = user.clone();
+        move || q.blocking_put("late but first", 0)
+    });
+    until(|| user.waiting_putters() == 1).await;
+    assert_eq!(user.get().await, Ok("urgent"));
+    late.await.expect("thread").expect("open");
+    assert_eq!(user.get().await, Ok("late but first"));
+    assert_eq!(user.get().await, Ok("routine"));
+
+    let lifo = Arc::new(FixedLifoQueue::<u32, 4>::new());
+    let prio = Arc::new(FixedPriorityQueue::<u32, 4>::new());
+    let filler = rt.spawn({
+        let (lifo, prio) = (lifo.clone(), prio.clone());
+        async move {
+            for v in [3, 1, 4, 2] {
+                lifo.put(v).await.expect("open");
+                prio.put(v).await.expect("open");
+            }
+        }
+    });
+    filler.await.expect("filler");
+    let mut got = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        got.0.push(lifo.get().await.expect("item"));
+        got.1.push(prio.get().await.expect("item"));
+    }
+    assert_eq!(got, (vec![2, 4, 1, 3], vec![1, 2, 3, 4]));
 }
 
 // === timeouts ===

@@ -1,5 +1,5 @@
-//! A FIFO queue of fixed capacity `N` stored inline: no allocation, ever —
-//! not for the items, not for the waiters.
+//! A queue of fixed capacity `N` stored inline, in any of the four orders:
+//! no allocation, ever — not for the items, not for the waiters.
 //!
 //! For targets without a heap (or code that must not touch it): the items
 //! live in an array inside the value, so a `FixedQueue` can sit in a
@@ -24,10 +24,18 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use super::error::{ClosedError, TryGetError, TryPutError};
+use super::order::{Fifo, Lifo, Priority, UserPriority};
 use crate::intrusive::{List, Node, Status, WakeBatch};
-use crate::loom::Mutex;
 
-/// A FIFO queue holding at most `N` items inline, without allocating.
+mod store;
+use crate::loom::Mutex;
+pub use store::FixedOrder;
+use store::FixedStore;
+
+/// A queue holding at most `N` items inline, without allocating, in the
+/// order `O`: [`Fifo`] (the default), [`Lifo`], [`Priority`] or
+/// [`UserPriority`] ([`FixedLifoQueue`], [`FixedPriorityQueue`],
+/// [`FixedUserPriorityQueue`]). The items live in `heapless` collections.
 ///
 /// Share it by reference (or in a `static`); every method takes `&self`
 /// and holds an internal lock for a few loads and stores (a spin lock
@@ -35,8 +43,9 @@ use crate::loom::Mutex;
 /// with `std`, threads wait in [`blocking_get`](Self::blocking_get) and
 /// [`blocking_put`](Self::blocking_put), in the same lines.
 ///
-/// What [`SmartQueue`](super::SmartQueue) has beyond this: other orders,
-/// transactions, derived queues, capacity chosen at run time.
+/// What [`SmartQueue`](super::SmartQueue) has beyond this: transactions
+/// (their undo log would need the heap), derived queues, capacity chosen
+/// at run time, unbounded queues.
 ///
 /// # Fairness
 ///
@@ -65,6 +74,13 @@ use crate::loom::Mutex;
 ///     assert_eq!(EVENTS.get().await, Ok(4), "closing lets gets drain");
 ///     assert!(EVENTS.get().await.is_err());
 /// });
+///
+/// // The other orders: here, urgent work first.
+/// use asyncutils_core::queues::FixedUserPriorityQueue;
+/// let work = FixedUserPriorityQueue::<&str, u8, 4>::new();
+/// work.try_put("tidy up", 9).unwrap();
+/// work.try_put("fire", 0).unwrap();
+/// assert_eq!(work.try_get(), Ok("fire"));
 /// ```
 ///
 /// A zero capacity is refused when the program is compiled:
@@ -72,9 +88,20 @@ use crate::loom::Mutex;
 /// ```compile_fail
 /// let q = asyncutils_core::queues::FixedQueue::<u8, 0>::new();
 /// ```
-pub struct FixedQueue<T, const N: usize> {
-    inner: Mutex<Ring<T, N>>,
+pub struct FixedQueue<T, const N: usize, O: FixedOrder<T> = Fifo> {
+    inner: Mutex<Ring<T, N, O>>,
 }
+
+/// A LIFO [`FixedQueue`]: the newest item comes out first.
+pub type FixedLifoQueue<T, const N: usize> = FixedQueue<T, N, Lifo>;
+
+/// A [`FixedQueue`] ordered by the item's `Ord`, smallest first, equal
+/// items in arrival order.
+pub type FixedPriorityQueue<T, const N: usize> = FixedQueue<T, N, Priority>;
+
+/// A [`FixedQueue`] ordered by a priority given with each put, smallest
+/// first, equal priorities in arrival order.
+pub type FixedUserPriorityQueue<T, P, const N: usize> = FixedQueue<T, N, UserPriority<P>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -85,8 +112,10 @@ enum Phase {
     Shutdown,
 }
 
-struct Ring<T, const N: usize> {
-    items: heapless::Deque<T, N>,
+struct Ring<T, const N: usize, O: FixedOrder<T>> {
+    items: O::Fixed<N>,
+    /// Arrival counter: ties in the priority orders.
+    seq: u64,
     phase: Phase,
     gets: List,
     puts: List,
@@ -96,10 +125,11 @@ struct Ring<T, const N: usize> {
     served_puts: usize,
 }
 
-impl<T, const N: usize> Ring<T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> Ring<T, N, O> {
     const fn new() -> Self {
         Ring {
-            items: heapless::Deque::new(),
+            items: <O::Fixed<N> as FixedStore<T, O::Input>>::EMPTY,
+            seq: 0,
             phase: Phase::Open,
             gets: List::new(),
             puts: List::new(),
@@ -117,27 +147,29 @@ impl<T, const N: usize> Ring<T, N> {
     fn closed_for_gets(&self) -> bool {
         match self.phase {
             Phase::Open => false,
-            Phase::Closed => self.items.is_empty(),
+            Phase::Closed => self.len() == 0,
             Phase::Shutdown => true,
         }
     }
 
     #[inline]
     fn pop(&mut self) -> Option<T> {
-        self.items.pop_front()
+        self.items.pop()
     }
 
     #[inline]
-    fn push(&mut self, item: T) {
-        let pushed = self.items.push_back(item);
-        debug_assert!(pushed.is_ok(), "caller checked for room");
+    fn push(&mut self, input: O::Input) {
+        debug_assert!(self.len() < N, "caller checked for room");
+        let seq = self.seq;
+        self.seq = seq.wrapping_add(1);
+        self.items.push(input, seq);
     }
 
     /// Puts `item` in and serves the first waiting getter if the item is
     /// free for it.
     #[inline]
-    fn insert(&mut self, item: T) -> Option<Waker> {
-        self.push(item);
+    fn insert(&mut self, input: O::Input) -> Option<Waker> {
+        self.push(input);
         self.serve_getter()
     }
 
@@ -148,11 +180,7 @@ impl<T, const N: usize> Ring<T, N> {
     fn take(&mut self) -> (T, Option<Waker>, bool) {
         let item = self.pop().expect("caller checked for an item");
         let waker = self.serve_putter();
-        (
-            item,
-            waker,
-            self.phase == Phase::Closed && self.items.is_empty(),
-        )
+        (item, waker, self.phase == Phase::Closed && self.len() == 0)
     }
 
     #[inline]
@@ -190,7 +218,7 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
-impl<T, const N: usize> FixedQueue<T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> FixedQueue<T, N, O> {
     /// An empty queue. `N` must be at least 1 (checked at compile time).
     #[must_use]
     #[cfg(not(loom))]
@@ -211,57 +239,59 @@ impl<T, const N: usize> FixedQueue<T, N> {
 
     // === non-waiting operations ===
 
-    /// Puts `item` at the back if there is room.
+    /// `try_put` for code generic over the order: `input` is the item, or
+    /// `(item, priority)` for [`UserPriority`].
     ///
     /// # Errors
     ///
-    /// With the item: [`TryPutError::Full`] (also when the free room is
+    /// With the input: [`TryPutError::Full`] (also when the free room is
     /// promised to putters that waited), or [`TryPutError::Closed`] after
     /// [`close`](Self::close) or [`shutdown_into`](Self::shutdown_into).
-    pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+    pub fn try_put_input(&self, input: O::Input) -> Result<(), TryPutError<O::Input>> {
         let waker = {
             let mut ring = self.inner.lock();
             if ring.phase != Phase::Open {
-                return Err(TryPutError::Closed(item));
+                return Err(TryPutError::Closed(input));
             }
             if N - ring.len() <= ring.served_puts {
-                return Err(TryPutError::Full(item));
+                return Err(TryPutError::Full(input));
             }
-            ring.insert(item)
+            ring.insert(input)
         };
         wake(waker);
         Ok(())
     }
 
-    /// Puts `item` at the back; if the queue is full, first removes the
-    /// oldest item and returns it. Never waits.
+    /// `push` for code generic over the order (see
+    /// [`try_put_input`](Self::try_put_input)).
     ///
-    /// Raises `asyncutils.queues.SmartQueue.push` (`addr`, and the item's
-    /// type name as `pushed` and `popped`) when it displaces an item.
+    /// Raises `asyncutils.queues.<Type>.push` (`addr`, and the item's type
+    /// name as `pushed` and `popped`) when it displaces an item; `<Type>`
+    /// as for [`SmartQueue`](super::SmartQueue) of the same order.
     ///
     /// # Errors
     ///
-    /// [`TryPutError::Closed`] with the item once closed.
-    pub fn push(&self, item: T) -> Result<Option<T>, TryPutError<T>> {
+    /// [`TryPutError::Closed`] with the input once closed.
+    pub fn push_input(&self, input: O::Input) -> Result<Option<T>, TryPutError<O::Input>> {
         let (popped, waker) = {
             let mut ring = self.inner.lock();
             if ring.phase != Phase::Open {
-                return Err(TryPutError::Closed(item));
+                return Err(TryPutError::Closed(input));
             }
             if ring.len() == N {
                 // The count stays the same: nobody new to serve.
                 let popped = ring.pop();
-                ring.push(item);
+                ring.push(input);
                 (popped, None)
             } else {
-                (None, ring.insert(item))
+                (None, ring.insert(input))
             }
         };
         wake(waker);
         if popped.is_some() {
             let name = core::any::type_name::<T>();
             crate::emit!(
-                "asyncutils.queues.SmartQueue.push",
+                O::EVENTS.push,
                 addr = crate::audit::Value::addr_of(self),
                 pushed = name,
                 popped = name
@@ -270,7 +300,7 @@ impl<T, const N: usize> FixedQueue<T, N> {
         Ok(popped)
     }
 
-    /// Takes the oldest item, if one is there for the taking.
+    /// Takes the item next in line, if one is there for the taking.
     ///
     /// # Errors
     ///
@@ -292,7 +322,7 @@ impl<T, const N: usize> FixedQueue<T, N> {
         Ok(item)
     }
 
-    /// A clone of the oldest item.
+    /// A clone of the item next in line.
     ///
     /// # Errors
     ///
@@ -306,10 +336,10 @@ impl<T, const N: usize> FixedQueue<T, N> {
         if ring.closed_for_gets() {
             return Err(TryGetError::Closed);
         }
-        ring.items.front().cloned().ok_or(TryGetError::Empty)
+        ring.items.peek().cloned().ok_or(TryGetError::Empty)
     }
 
-    /// Moves every item there for the taking, oldest first, into `out`;
+    /// Moves every item there for the taking, in order, into `out`;
     /// returns how many. Putters waiting for room are served as it frees.
     pub fn drain_into<C: Extend<T>>(&self, out: &mut C) -> usize {
         let mut n = 0;
@@ -352,7 +382,7 @@ impl<T, const N: usize> FixedQueue<T, N> {
 
     /// Closes the queue at once: every pending and later put and get fails
     /// with [`ClosedError`]. The items still in the queue move into `out`,
-    /// oldest first, so nothing is lost silently; returns how many.
+    /// in order, so nothing is lost silently; returns how many.
     pub fn shutdown_into<C: Extend<T>>(&self, out: &mut C) -> usize {
         self.inner.lock().phase = Phase::Shutdown;
         self.release(Line::Puts);
@@ -429,12 +459,12 @@ impl<T, const N: usize> FixedQueue<T, N> {
 
     // === waiting operations ===
 
-    /// Takes the oldest item, waiting for one if needed.
+    /// Takes the item next in line, waiting for one if needed.
     ///
     /// Resolves to [`ClosedError`] after
     /// [`shutdown_into`](Self::shutdown_into), or after
     /// [`close`](Self::close) once the queue is empty.
-    pub fn get(&self) -> FixedGet<'_, T, N> {
+    pub fn get(&self) -> FixedGet<'_, T, N, O> {
         FixedGet {
             queue: self,
             node: Node::new(),
@@ -443,14 +473,15 @@ impl<T, const N: usize> FixedQueue<T, N> {
         }
     }
 
-    /// Puts `item` at the back, waiting for room if needed.
+    /// `put` for code generic over the order (see
+    /// [`try_put_input`](Self::try_put_input)).
     ///
-    /// Resolves to [`ClosedError`] with the item if the queue is closed
+    /// Resolves to [`ClosedError`] with the input if the queue is closed
     /// first.
-    pub fn put(&self, item: T) -> FixedPut<'_, T, N> {
+    pub fn put_input(&self, input: O::Input) -> FixedPut<'_, T, N, O> {
         FixedPut {
             queue: self,
-            item: Some(item),
+            item: Some(input),
             node: Node::new(),
             linked: false,
             _pinned: PhantomPinned,
@@ -553,9 +584,9 @@ impl<T, const N: usize> FixedQueue<T, N> {
         &self,
         node: &Node,
         linked: &mut bool,
-        item: &mut Option<T>,
+        item: &mut Option<O::Input>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), ClosedError<T>>> {
+    ) -> Poll<Result<(), ClosedError<O::Input>>> {
         let mut guard = self.inner.lock();
         let ring = &mut *guard;
         let status = if *linked {
@@ -676,13 +707,13 @@ impl<T, const N: usize> FixedQueue<T, N> {
 }
 
 #[cfg(not(loom))]
-impl<T, const N: usize> Default for FixedQueue<T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> Default for FixedQueue<T, N, O> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T, const N: usize> fmt::Debug for FixedQueue<T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> fmt::Debug for FixedQueue<T, N, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ring = self.inner.lock();
         f.debug_struct("FixedQueue")
@@ -693,6 +724,140 @@ impl<T, const N: usize> fmt::Debug for FixedQueue<T, N> {
             .field("waiting_putters", &ring.puts.len())
             .finish()
     }
+}
+
+// === puts by order: the item alone, or with its priority ===
+
+macro_rules! item_puts {
+    ($order:ty, $($bound:tt)*) => {
+        impl<T $($bound)*, const N: usize> FixedQueue<T, N, $order> {
+            /// Puts `item` in if there is room.
+            ///
+            /// # Errors
+            ///
+            /// With the item: [`TryPutError::Full`] (also when the free
+            /// room is promised to putters that waited), or
+            /// [`TryPutError::Closed`] once closed.
+            pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
+                self.try_put_input(item)
+            }
+
+            /// Puts `item` in; if the queue is full, first removes the item
+            /// next in line and returns it. Never waits.
+            ///
+            /// Raises `asyncutils.queues.<Type>.push` (`addr`, and the
+            /// item's type name as `pushed` and `popped`) when it displaces
+            /// an item.
+            ///
+            /// # Errors
+            ///
+            /// [`TryPutError::Closed`] with the item once closed.
+            pub fn push(&self, item: T) -> Result<Option<T>, TryPutError<T>> {
+                self.push_input(item)
+            }
+
+            /// Puts `item` in, waiting for room if needed.
+            ///
+            /// Resolves to [`ClosedError`] with the item if the queue is
+            /// closed first.
+            pub fn put(&self, item: T) -> FixedPut<'_, T, N, $order> {
+                self.put_input(item)
+            }
+
+            /// [`put`](Self::put), blocking the thread until there is room.
+            ///
+            /// Must not be called from inside an async task.
+            ///
+            /// # Errors
+            ///
+            /// [`ClosedError`] with the item if the queue is closed first.
+            #[cfg(feature = "std")]
+            pub fn blocking_put(&self, item: T) -> Result<(), ClosedError<T>> {
+                closed_only(self.blocking_put_input(item, None))
+            }
+
+            /// [`blocking_put`](Self::blocking_put) giving up after
+            /// `timeout`.
+            ///
+            /// # Errors
+            ///
+            /// With the item (which was not inserted):
+            /// [`PutTimeoutError::Timeout`](super::PutTimeoutError::Timeout)
+            /// if no room opened in time,
+            /// [`PutTimeoutError::Closed`](super::PutTimeoutError::Closed).
+            #[cfg(feature = "std")]
+            pub fn blocking_put_timeout(
+                &self,
+                item: T,
+                timeout: core::time::Duration,
+            ) -> Result<(), super::PutTimeoutError<T>> {
+                self.blocking_put_input(item, Some(timeout))
+            }
+        }
+    };
+}
+
+item_puts!(Fifo,);
+item_puts!(Lifo,);
+item_puts!(Priority, : Ord);
+
+impl<T, P: Ord + 'static, const N: usize> FixedQueue<T, N, UserPriority<P>> {
+    /// Puts `item` in with `priority` if there is room.
+    ///
+    /// # Errors
+    ///
+    /// With `(item, priority)`: as [`FixedQueue::try_put`].
+    pub fn try_put(&self, item: T, priority: P) -> Result<(), TryPutError<(T, P)>> {
+        self.try_put_input((item, priority))
+    }
+
+    /// Puts `item` in with `priority`; if the queue is full, first removes
+    /// the item next in line (the smallest priority) and returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`TryPutError::Closed`] with `(item, priority)` once closed.
+    pub fn push(&self, item: T, priority: P) -> Result<Option<T>, TryPutError<(T, P)>> {
+        self.push_input((item, priority))
+    }
+
+    /// Puts `item` in with `priority`, waiting for room if needed.
+    pub fn put(&self, item: T, priority: P) -> FixedPut<'_, T, N, UserPriority<P>> {
+        self.put_input((item, priority))
+    }
+
+    /// [`put`](Self::put), blocking the thread until there is room.
+    ///
+    /// # Errors
+    ///
+    /// [`ClosedError`] with `(item, priority)` if the queue is closed first.
+    #[cfg(feature = "std")]
+    pub fn blocking_put(&self, item: T, priority: P) -> Result<(), ClosedError<(T, P)>> {
+        closed_only(self.blocking_put_input((item, priority), None))
+    }
+
+    /// [`blocking_put`](Self::blocking_put) giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`FixedQueue::blocking_put_timeout`], with `(item, priority)`.
+    #[cfg(feature = "std")]
+    pub fn blocking_put_timeout(
+        &self,
+        item: T,
+        priority: P,
+        timeout: core::time::Duration,
+    ) -> Result<(), super::PutTimeoutError<(T, P)>> {
+        self.blocking_put_input((item, priority), Some(timeout))
+    }
+}
+
+#[cfg(feature = "std")]
+fn closed_only<I>(result: Result<(), super::PutTimeoutError<I>>) -> Result<(), ClosedError<I>> {
+    result.map_err(|e| match e {
+        super::PutTimeoutError::Closed(v) => ClosedError(v),
+        super::PutTimeoutError::Timeout(_) => unreachable!("no deadline was set"),
+    })
 }
 
 // === the futures ===
@@ -715,8 +880,8 @@ impl<T, const N: usize> fmt::Debug for FixedQueue<T, N> {
 ///
 /// If polled again after it completed.
 #[must_use = "futures do nothing unless polled"]
-pub struct FixedGet<'a, T, const N: usize> {
-    queue: &'a FixedQueue<T, N>,
+pub struct FixedGet<'a, T, const N: usize, O: FixedOrder<T> = Fifo> {
+    queue: &'a FixedQueue<T, N, O>,
     node: Node,
     /// Whether the queue may know `node` (linked, or taken off since):
     /// only then do poll and drop read its status.
@@ -724,7 +889,7 @@ pub struct FixedGet<'a, T, const N: usize> {
     _pinned: PhantomPinned,
 }
 
-impl<T, const N: usize> Future for FixedGet<'_, T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> Future for FixedGet<'_, T, N, O> {
     type Output = Result<T, ClosedError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -735,7 +900,7 @@ impl<T, const N: usize> Future for FixedGet<'_, T, N> {
     }
 }
 
-impl<T, const N: usize> Drop for FixedGet<'_, T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> Drop for FixedGet<'_, T, N, O> {
     fn drop(&mut self) {
         if self.linked {
             self.queue.cancel_get(&self.node);
@@ -743,7 +908,7 @@ impl<T, const N: usize> Drop for FixedGet<'_, T, N> {
     }
 }
 
-impl<T, const N: usize> fmt::Debug for FixedGet<'_, T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> fmt::Debug for FixedGet<'_, T, N, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FixedGet")
             .field("waiting", &self.linked)
@@ -767,20 +932,20 @@ impl<T, const N: usize> fmt::Debug for FixedGet<'_, T, N> {
 ///
 /// If polled again after it completed.
 #[must_use = "futures do nothing unless polled"]
-pub struct FixedPut<'a, T, const N: usize> {
-    queue: &'a FixedQueue<T, N>,
-    item: Option<T>,
+pub struct FixedPut<'a, T, const N: usize, O: FixedOrder<T> = Fifo> {
+    queue: &'a FixedQueue<T, N, O>,
+    item: Option<O::Input>,
     node: Node,
     /// As in [`FixedGet`].
     linked: bool,
     _pinned: PhantomPinned,
 }
 
-impl<T, const N: usize> FixedPut<'_, T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> FixedPut<'_, T, N, O> {
     /// Withdraws a pending put, giving its item back (`None` once it
     /// completed).
     #[cfg(feature = "std")]
-    fn withdraw(self: Pin<&mut Self>) -> Option<T> {
+    fn withdraw(self: Pin<&mut Self>) -> Option<O::Input> {
         // SAFETY: as in `poll`; only the item moves, which is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         if this.linked {
@@ -791,8 +956,8 @@ impl<T, const N: usize> FixedPut<'_, T, N> {
     }
 }
 
-impl<T, const N: usize> Future for FixedPut<'_, T, N> {
-    type Output = Result<(), ClosedError<T>>;
+impl<T, const N: usize, O: FixedOrder<T>> Future for FixedPut<'_, T, N, O> {
+    type Output = Result<(), ClosedError<O::Input>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: nothing pinned is moved out (only the item, which the
@@ -803,7 +968,7 @@ impl<T, const N: usize> Future for FixedPut<'_, T, N> {
     }
 }
 
-impl<T, const N: usize> Drop for FixedPut<'_, T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> Drop for FixedPut<'_, T, N, O> {
     fn drop(&mut self) {
         if self.linked {
             self.queue.cancel_put(&self.node);
@@ -811,7 +976,7 @@ impl<T, const N: usize> Drop for FixedPut<'_, T, N> {
     }
 }
 
-impl<T, const N: usize> fmt::Debug for FixedPut<'_, T, N> {
+impl<T, const N: usize, O: FixedOrder<T>> fmt::Debug for FixedPut<'_, T, N, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FixedPut")
             .field("waiting", &self.linked)
@@ -831,11 +996,11 @@ mod blocking {
     use core::pin::pin;
     use core::time::Duration;
 
-    use super::FixedQueue;
+    use super::{FixedOrder, FixedQueue};
     use crate::queues::blocking::{block_until, deadline_after};
     use crate::queues::error::{ClosedError, GetTimeoutError, PutTimeoutError};
 
-    impl<T, const N: usize> FixedQueue<T, N> {
+    impl<T, const N: usize, O: FixedOrder<T>> FixedQueue<T, N, O> {
         /// [`get`](Self::get), blocking the thread until an item comes.
         /// Blocking and async getters wait in one line.
         ///
@@ -864,35 +1029,25 @@ mod blocking {
             }
         }
 
-        /// [`put`](Self::put), blocking the thread until there is room.
-        ///
-        /// Must not be called from inside an async task.
-        ///
-        /// # Errors
-        ///
-        /// [`ClosedError`] with the item if the queue is closed first.
-        pub fn blocking_put(&self, item: T) -> Result<(), ClosedError<T>> {
-            block_until(pin!(self.put(item)), None).expect("no deadline")
-        }
-
-        /// [`blocking_put`](Self::blocking_put) giving up after `timeout`.
+        /// `blocking_put` and `blocking_put_timeout` (`timeout` `None`: no
+        /// deadline) for code generic over the order.
         ///
         /// # Errors
         ///
-        /// With the item (which was not inserted):
+        /// With the input (which was not inserted):
         /// [`PutTimeoutError::Timeout`] if no room opened in time,
         /// [`PutTimeoutError::Closed`].
-        pub fn blocking_put_timeout(
+        pub fn blocking_put_input(
             &self,
-            item: T,
-            timeout: Duration,
-        ) -> Result<(), PutTimeoutError<T>> {
-            let mut put = pin!(self.put(item));
-            match block_until(put.as_mut(), deadline_after(timeout)) {
+            input: O::Input,
+            timeout: Option<Duration>,
+        ) -> Result<(), PutTimeoutError<O::Input>> {
+            let mut put = pin!(self.put_input(input));
+            match block_until(put.as_mut(), timeout.and_then(deadline_after)) {
                 Some(Ok(())) => Ok(()),
-                Some(Err(ClosedError(item))) => Err(PutTimeoutError::Closed(item)),
+                Some(Err(ClosedError(input))) => Err(PutTimeoutError::Closed(input)),
                 None => Err(PutTimeoutError::Timeout(
-                    put.withdraw().expect("a pending put holds its item"),
+                    put.withdraw().expect("a pending put holds its input"),
                 )),
             }
         }

@@ -303,3 +303,108 @@ fn futures_are_send_and_sync_for_send_items() {
     send_sync::<FixedGet<'static, alloc::string::String, 4>>();
     send_sync::<FixedPut<'static, alloc::string::String, 4>>();
 }
+
+#[test]
+fn every_order() {
+    let fifo = FixedQueue::<u32, 4>::new();
+    let lifo = FixedLifoQueue::<u32, 4>::new();
+    let prio = FixedPriorityQueue::<u32, 4>::new();
+    for v in [3, 1, 2] {
+        fifo.try_put(v).unwrap();
+        lifo.try_put(v).unwrap();
+        prio.try_put(v).unwrap();
+    }
+    let drain = |f: &dyn Fn() -> Result<u32, TryGetError>| -> Vec<u32> {
+        core::iter::from_fn(|| f().ok()).collect()
+    };
+    assert_eq!(fifo.peek(), Ok(3));
+    assert_eq!(lifo.peek(), Ok(2));
+    assert_eq!(prio.peek(), Ok(1));
+    assert_eq!(drain(&|| fifo.try_get()), [3, 1, 2]);
+    assert_eq!(drain(&|| lifo.try_get()), [2, 1, 3]);
+    assert_eq!(drain(&|| prio.try_get()), [1, 2, 3]);
+
+    // User priorities: smallest first, ties in arrival order; the item
+    // type needs no `Ord`.
+    struct Job(&'static str);
+    let user = FixedUserPriorityQueue::<Job, u8, 4>::new();
+    user.try_put(Job("late"), 2).unwrap();
+    user.try_put(Job("first"), 1).unwrap();
+    user.try_put(Job("second"), 1).unwrap();
+    assert!(matches!(user.try_put(Job("x"), 0), Ok(())));
+    let got: Vec<&str> = core::iter::from_fn(|| user.try_get().ok().map(|j| j.0)).collect();
+    assert_eq!(got, ["x", "first", "second", "late"]);
+}
+
+#[test]
+fn equal_priorities_come_out_in_arrival_order() {
+    #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct Key(u8);
+    let q = FixedUserPriorityQueue::<u32, Key, 8>::new();
+    for i in 0..8 {
+        q.try_put(i, Key((i % 2) as u8)).unwrap();
+    }
+    let got: Vec<u32> = core::iter::from_fn(|| q.try_get().ok()).collect();
+    assert_eq!(got, [0, 2, 4, 6, 1, 3, 5, 7]);
+}
+
+#[test]
+fn push_displaces_the_item_next_in_line_in_every_order() {
+    let lifo = FixedLifoQueue::<u32, 2>::new();
+    lifo.try_put(1).unwrap();
+    lifo.try_put(2).unwrap();
+    assert_eq!(lifo.push(3), Ok(Some(2)), "the newest is next in line");
+    let prio = FixedPriorityQueue::<u32, 2>::new();
+    prio.try_put(5).unwrap();
+    prio.try_put(1).unwrap();
+    assert_eq!(prio.push(3), Ok(Some(1)));
+    assert_eq!((prio.try_get(), prio.try_get()), (Ok(3), Ok(5)));
+    let user = FixedUserPriorityQueue::<&str, u8, 1>::new();
+    user.try_put("a", 9).unwrap();
+    assert_eq!(user.push("b", 1), Ok(Some("a")));
+    assert_eq!(user.push("c", 0), Ok(Some("b")));
+    assert_eq!(
+        user.try_put("d", 0),
+        Err(TryPutError::Full(("d", 0))),
+        "the input comes back whole"
+    );
+}
+
+#[test]
+fn waiting_puts_and_gets_in_a_priority_order() {
+    let q = FixedUserPriorityQueue::<&str, u8, 1>::new();
+    let p = Probe::new();
+    let mut get = pin!(q.get());
+    assert!(p.poll_pinned(get.as_mut()).is_pending());
+    q.try_put("only", 3).unwrap();
+    assert_eq!(p.poll_pinned(get.as_mut()), Poll::Ready(Ok("only")));
+    q.try_put("low", 9).unwrap();
+    let mut put = pin!(q.put("high", 0));
+    assert!(p.poll_pinned(put.as_mut()).is_pending());
+    assert_eq!(q.try_get(), Ok("low"));
+    assert_eq!(p.poll_pinned(put.as_mut()), Poll::Ready(Ok(())));
+    q.close();
+    let mut late = pin!(q.put("late", 0));
+    assert_eq!(
+        p.poll_pinned(late.as_mut()),
+        Poll::Ready(Err(ClosedError(("late", 0))))
+    );
+    assert_eq!(q.try_get(), Ok("high"));
+    assert_eq!(
+        q.blocking_put_timeout("t", 1, core::time::Duration::from_millis(1)),
+        Err(PutTimeoutError::Closed(("t", 1)))
+    );
+}
+
+#[test]
+fn push_raises_the_event_of_its_order() {
+    let names = crate::audit::extracting("asyncutils.queues.SmartPriorityQueue.push", |e| {
+        e.get("popped")
+            .and_then(|v| v.as_str().map(alloc::string::String::from))
+    });
+    let q = FixedPriorityQueue::<u16, 1>::new();
+    q.try_put(1).unwrap();
+    assert_eq!(q.push(2), Ok(Some(1)));
+    let seen = names.finish();
+    assert!(seen.iter().any(|n| n.as_deref() == Some("u16")), "{seen:?}");
+}
