@@ -817,11 +817,17 @@ impl WaitState {
             next: None,
         });
         inner.link(key);
-        sem.state.fetch_or(SLOW, Ordering::AcqRel);
+        let prev = sem.state.fetch_or(SLOW, Ordering::AcqRel);
         self.key = Some(key);
+        if prev >> SHIFT == 0 {
+            // No permit is free: nothing to serve. Any release from now on
+            // sees `SLOW` and serves under the lock.
+            inner.waiters[key].waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
         let mut wakers = WakeList::new();
-        // Permits may be free (released before `SLOW` was set, or
-        // accumulated behind a larger waiter we now precede).
+        // Permits are free (released before `SLOW` was set, or accumulated
+        // behind a larger waiter we now precede).
         let more = sem.serve_some(&mut inner, &mut wakers);
         let ready = self.settled();
         if ready.is_none() {
