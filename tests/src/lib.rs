@@ -21,8 +21,9 @@
 //! Besides the harness this crate holds the tools the integration tests
 //! share: [`Manual`] polls a future by hand with a waker that counts wakes,
 //! [`cancel`] drops a future at every poll point, [`Tracked`] values report
-//! whether they were dropped, and [`join_in_order`] drives many futures
-//! from one task, recording the order they complete in.
+//! whether they were dropped, [`join_in_order`] drives many futures
+//! from one task, recording the order they complete in, and [`queue`]
+//! holds the scenarios every queue type runs.
 //!
 //! ```text
 //! cargo test -p asyncutils-tests
@@ -32,6 +33,7 @@ pub mod alloc;
 pub mod cancel;
 pub mod exec;
 mod manual;
+pub mod queue;
 mod timing;
 mod tracked;
 

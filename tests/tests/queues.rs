@@ -13,7 +13,6 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
 
 use asyncutils_core::queues::{
     ClosedError, ProtectedQueue, SmartLifoQueue, SmartPriorityQueue, SmartQueue, TryGetError,
@@ -22,9 +21,8 @@ use asyncutils_core::queues::{
 use asyncutils_core::rt::JoinHandle;
 use asyncutils_tests::alloc::{CountingAlloc, allocations};
 use asyncutils_tests::cancel::{Subject, drop_at_every_poll_point};
-use asyncutils_tests::{
-    Manual, TestClock, TestRuntime, Tracked, assert_elapsed, conformance, stress_size, until,
-};
+use asyncutils_tests::queue;
+use asyncutils_tests::{Manual, TestClock, TestRuntime, Tracked, conformance, stress_size, until};
 use futures_lite::future;
 
 async fn join_all<T>(handles: Vec<JoinHandle<T>>) -> Vec<T> {
@@ -68,85 +66,30 @@ async fn every_order_within_one_task<C: TestClock>(_clock: C) {
 conformance!(handoff_across_tasks_both_ways);
 async fn handoff_across_tasks_both_ways<R: TestRuntime>(rt: R) {
     let q = Arc::new(SmartQueue::<u32>::bounded(1).expect("capacity"));
-    // A getter waits for an item.
-    let getter = rt.spawn({
-        let q = q.clone();
-        async move { q.get().await }
-    });
-    until(|| q.waiting_getters() == 1).await;
-    q.put(7).await.expect("open");
-    assert_eq!(getter.await.expect("getter"), Ok(7));
-    // A putter waits for room.
-    q.put(1).await.expect("open");
-    let putter = rt.spawn({
-        let q = q.clone();
-        async move { q.put(2).await }
-    });
-    until(|| q.waiting_putters() == 1).await;
-    assert!(!putter.is_finished());
-    assert_eq!(q.get().await, Ok(1));
-    assert_eq!(putter.await.expect("putter"), Ok(()));
-    assert_eq!(q.get().await, Ok(2));
+    queue::handoff_across_tasks_both_ways(rt, q).await;
 }
 
 conformance!(waiting_getters_are_served_in_arrival_order);
 async fn waiting_getters_are_served_in_arrival_order<R: TestRuntime>(rt: R) {
-    const N: usize = 6;
     let q = Arc::new(SmartQueue::<usize>::unbounded());
-    let mut getters = Vec::new();
-    for i in 0..N {
-        let task_q = q.clone();
-        getters.push(rt.spawn(async move { task_q.get().await }));
-        until(|| q.waiting_getters() == i + 1).await;
-    }
-    for i in 0..N {
-        q.put(i).await.expect("open");
-        // Each item wakes the next getter in line; let it finish first, so
-        // the assignment of items to getters is observable.
-        until(|| q.waiting_getters() == N - 1 - i).await;
-    }
-    let got: Vec<_> = join_all(getters)
-        .await
-        .into_iter()
-        .map(|r| r.expect("item"))
-        .collect();
-    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    queue::waiting_getters_are_served_in_arrival_order(rt, q).await;
 }
 
 conformance!(waiting_putters_are_served_in_arrival_order);
 async fn waiting_putters_are_served_in_arrival_order<R: TestRuntime>(rt: R) {
-    const N: usize = 6;
     let q = Arc::new(SmartQueue::<usize>::bounded(1).expect("capacity"));
-    q.put(100).await.expect("open");
-    let mut putters = Vec::new();
-    for i in 0..N {
-        let task_q = q.clone();
-        putters.push(rt.spawn(async move { task_q.put(i).await }));
-        until(|| q.waiting_putters() == i + 1).await;
-    }
-    let mut got = Vec::new();
-    for _ in 0..=N {
-        got.push(q.get().await.expect("item"));
-    }
-    assert!(join_all(putters).await.iter().all(Result::is_ok));
-    assert_eq!(got, [100, 0, 1, 2, 3, 4, 5]);
+    queue::waiting_putters_are_served_in_arrival_order(rt, q).await;
 }
 
 // === timeouts ===
 
 conformance!(clock: a_timed_out_get_takes_nothing);
 async fn a_timed_out_get_takes_nothing<C: TestClock>(clock: C) {
-    let q = SmartQueue::<u32>::bounded(1).expect("capacity");
-    let start = clock.now();
-    let got = asyncutils_core::time::timeout(&clock, Duration::from_millis(30), q.get()).await;
-    assert!(got.is_err(), "nothing arrived");
-    assert_elapsed(&clock, start, Duration::from_millis(30));
-    q.put(1).await.expect("open");
-    let put = asyncutils_core::time::timeout(&clock, Duration::from_millis(10), q.put(2)).await;
-    assert!(put.is_err(), "no room opened");
-    assert_eq!(q.len(), 1);
-    assert_eq!(q.try_get(), Ok(1), "the timed-out put inserted nothing");
-    assert_eq!((q.waiting_getters(), q.waiting_putters()), (0, 0));
+    queue::a_timed_out_get_or_put_changes_nothing(
+        clock,
+        SmartQueue::<u32>::bounded(1).expect("capacity"),
+    )
+    .await;
 }
 
 // === push ===
@@ -332,190 +275,33 @@ async fn a_protected_queue_serves_key_holders_across_tasks<R: TestRuntime>(rt: R
 
 conformance!(blocking_threads_and_tasks_share_the_queue);
 async fn blocking_threads_and_tasks_share_the_queue<R: TestRuntime>(rt: R) {
-    let q = Arc::new(SmartQueue::<u32>::bounded(2).expect("capacity"));
-    let producer = rt.spawn_blocking({
-        let q = q.clone();
-        move || {
-            for i in 0..50 {
-                q.blocking_put(i).expect("open");
-            }
-        }
-    });
-    let consumer = rt.spawn_blocking({
-        let q = q.clone();
-        move || {
-            let mut got = Vec::new();
-            while let Ok(v) = q.blocking_get_timeout(Duration::from_secs(30)) {
-                got.push(v);
-                if got.len() == 25 {
-                    break;
-                }
-            }
-            got
-        }
-    });
-    let async_producer = rt.spawn({
-        let q = q.clone();
-        async move {
-            for i in 50..75 {
-                q.put(i).await.expect("open");
-            }
-        }
-    });
-    let mut mine = Vec::new();
-    while mine.len() + 25 < 75 {
-        mine.push(q.get().await.expect("item"));
-    }
-    producer.await.expect("producer");
-    async_producer.await.expect("async producer");
-    let mut all = consumer.await.expect("consumer");
-    all.extend(mine);
-    all.sort_unstable();
-    assert_eq!(all, (0..75).collect::<Vec<_>>());
+    let q = Arc::new(SmartQueue::<usize>::bounded(2).expect("capacity"));
+    queue::blocking_threads_and_tasks_share(rt, q).await;
 }
 
 // === stress ===
 
 conformance!(stress_mixed_async_and_blocking_producers_and_consumers);
 async fn stress_mixed_async_and_blocking_producers_and_consumers<R: TestRuntime>(rt: R) {
-    const PRODUCERS: usize = 4; // two tasks, two threads
-    const CONSUMERS: usize = 4;
-    let per_producer = stress_size(5_000, 40);
-    let total = PRODUCERS * per_producer;
     let q = Arc::new(SmartQueue::<usize>::bounded(8).expect("capacity"));
-
-    let mut producers = Vec::new();
-    for p in 0..PRODUCERS {
-        let q = q.clone();
-        let values = (p * per_producer)..((p + 1) * per_producer);
-        producers.push(if p % 2 == 0 {
-            rt.spawn(async move {
-                for v in values {
-                    q.put(v).await.expect("open");
-                }
-            })
-        } else {
-            rt.spawn_blocking(move || {
-                for v in values {
-                    q.blocking_put(v).expect("open");
-                }
-            })
-        });
-    }
-    let mut consumers = Vec::new();
-    for c in 0..CONSUMERS {
-        let q = q.clone();
-        consumers.push(if c % 2 == 0 {
-            rt.spawn(async move {
-                let mut got = Vec::new();
-                while let Ok(v) = q.get().await {
-                    got.push(v);
-                }
-                got
-            })
-        } else {
-            rt.spawn_blocking(move || {
-                let mut got = Vec::new();
-                while let Ok(v) = q.blocking_get() {
-                    got.push(v);
-                }
-                got
-            })
-        });
-    }
-    join_all(producers).await;
-    // Everything is in; consumers drain the rest, then learn it is over.
-    q.close();
-    let mut seen = vec![false; total];
-    for got in join_all(consumers).await {
-        let mut last = [None::<usize>; PRODUCERS];
-        for v in got {
-            assert!(!std::mem::replace(&mut seen[v], true), "{v} received twice");
-            let p = v / per_producer;
-            assert!(last[p] < Some(v), "producer {p}'s items out of order");
-            last[p] = Some(v);
-        }
-    }
-    assert!(seen.iter().all(|&s| s), "some items were never received");
-    assert!(q.is_empty());
+    queue::stress_mixed_async_and_blocking(rt, q, stress_size(5_000, 40)).await;
 }
 
 // === cancellation: drop each future at every poll point ===
 
 #[test]
 fn dropped_get_never_consumes_an_item() {
-    let cuts = drop_at_every_poll_point(|cut| {
-        let q = SmartQueue::<Tracked<u32>>::unbounded();
-        let mut get = Subject::new(cut, q.get());
-        get.poll();
-        let (item, witness) = Tracked::new(7);
-        q.try_put(item).map_err(|_| ()).expect("room");
-        get.checkpoint();
-        get.poll();
-        if get.is_completed() {
-            let got = get.take_output().expect("output").expect("open");
-            assert_eq!(*got.value(), 7);
-        } else {
-            let got = q.try_get().expect("the item is still there");
-            assert_eq!(*got.value(), 7);
-            assert!(!witness.is_dropped());
-        }
-        assert_eq!(q.waiting_getters(), 0);
-        get.fate()
-    });
-    assert!(cuts >= 3, "dropped at {cuts} points");
+    queue::dropped_get_never_consumes_an_item(SmartQueue::<Tracked<u32>>::unbounded);
 }
 
 #[test]
 fn dropped_notified_get_passes_its_turn() {
-    let cuts = drop_at_every_poll_point(|cut| {
-        let q = SmartQueue::<u32>::unbounded();
-        let mut get = Subject::new(cut, q.get());
-        get.poll();
-        let mut next = Manual::new(q.get());
-        next.pending();
-        q.try_put(1).expect("room");
-        get.checkpoint();
-        get.poll();
-        if get.is_completed() {
-            assert_eq!(get.output(), Some(&Ok(1)));
-            assert_eq!(next.wakes(), 0);
-            next.pending();
-        } else {
-            assert_eq!(next.wakes(), 1, "the next getter was not woken");
-            assert_eq!(next.ready(), Ok(1));
-        }
-        get.fate()
-    });
-    assert!(cuts >= 3, "dropped at {cuts} points");
+    queue::dropped_served_get_passes_its_turn(SmartQueue::<u32>::unbounded);
 }
 
 #[test]
 fn dropped_put_never_inserts() {
-    let cuts = drop_at_every_poll_point(|cut| {
-        let q = SmartQueue::<Tracked<u32>>::bounded(1).expect("capacity");
-        let (first, _) = Tracked::new(0);
-        q.try_put(first).map_err(|_| ()).expect("room");
-        let (item, witness) = Tracked::new(1);
-        let mut put = Subject::new(cut, q.put(item));
-        put.poll();
-        let mut next = Manual::new(q.put(Tracked::new(2).0));
-        next.pending();
-        assert_eq!(*q.try_get().expect("item").value(), 0);
-        put.checkpoint();
-        put.poll();
-        if put.is_completed() {
-            assert!(matches!(put.output(), Some(Ok(()))));
-            assert_eq!(*q.try_get().expect("inserted").value(), 1);
-        } else {
-            assert!(witness.is_dropped(), "the item went with the future");
-            assert_eq!(next.wakes(), 1, "the turn passed on");
-            assert!(matches!(next.poll(), Poll::Ready(Ok(()))));
-            assert_eq!(*q.try_get().expect("next's item").value(), 2);
-        }
-        put.fate()
-    });
-    assert!(cuts >= 3, "dropped at {cuts} points");
+    queue::dropped_put_never_inserts(|| SmartQueue::<Tracked<u32>>::bounded(1).expect("capacity"));
 }
 
 #[test]
@@ -613,15 +399,7 @@ fn bounded_put_get_do_not_allocate_in_steady_state() {
     });
     assert_eq!(n, 0, "1000 rounds allocated {n} times");
     // Blocking calls reuse one waker per thread.
-    q.blocking_put(1).expect("open");
-    assert_eq!(q.blocking_get(), Ok(1));
-    let n = allocations(|| {
-        for i in 0..1_000 {
-            q.blocking_put(i).expect("open");
-            assert_eq!(q.blocking_get_timeout(Duration::from_secs(1)), Ok(i));
-        }
-    });
-    assert_eq!(n, 0, "1000 blocking put/get pairs allocated {n} times");
+    queue::blocking_put_get_do_not_allocate(&q);
 }
 
 #[test]
