@@ -25,13 +25,12 @@
 //! The memory section gives `size_of` of the handles a task holds and the
 //! heap bytes allocated to create one channel.
 
-use std::future::Future;
 use std::hint::black_box;
 use std::mem::size_of;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use asyncutils_bench::{CountingAlloc, Table, count_allocs, split};
+use asyncutils_bench::{Channel, CountingAlloc, Table, count_allocs, producers_consumers};
 use asyncutils_core::channels::Rendezvous;
 use tokio::runtime::{Builder, Runtime};
 
@@ -39,24 +38,15 @@ use tokio::runtime::{Builder, Runtime};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 /// A zero-capacity channel, as the workloads use it.
-trait Chan: 'static {
-    type Tx: Clone + Send + Sync + 'static;
-    type Rx: Clone + Send + Sync + 'static;
+trait Chan: Channel {
     fn pair() -> (Self::Tx, Self::Rx);
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = ()> + Send + '_;
-    fn recv(rx: &Self::Rx) -> impl Future<Output = u64> + Send + '_;
 }
 
 struct Ours;
 
-impl Chan for Ours {
+impl Channel for Ours {
     type Tx = Arc<Rendezvous<u64>>;
     type Rx = Arc<Rendezvous<u64>>;
-
-    fn pair() -> (Self::Tx, Self::Rx) {
-        let rv = Arc::new(Rendezvous::new());
-        (rv.clone(), rv)
-    }
 
     async fn send(tx: &Self::Tx, v: u64) {
         tx.put(v).await.expect("never reset");
@@ -67,15 +57,18 @@ impl Chan for Ours {
     }
 }
 
+impl Chan for Ours {
+    fn pair() -> (Self::Tx, Self::Rx) {
+        let rv = Arc::new(Rendezvous::new());
+        (rv.clone(), rv)
+    }
+}
+
 struct Kanal;
 
-impl Chan for Kanal {
+impl Channel for Kanal {
     type Tx = kanal::AsyncSender<u64>;
     type Rx = kanal::AsyncReceiver<u64>;
-
-    fn pair() -> (Self::Tx, Self::Rx) {
-        kanal::bounded_async(0)
-    }
 
     async fn send(tx: &Self::Tx, v: u64) {
         tx.send(v).await.expect("receiver alive");
@@ -86,15 +79,17 @@ impl Chan for Kanal {
     }
 }
 
+impl Chan for Kanal {
+    fn pair() -> (Self::Tx, Self::Rx) {
+        kanal::bounded_async(0)
+    }
+}
+
 struct Flume;
 
-impl Chan for Flume {
+impl Channel for Flume {
     type Tx = flume::Sender<u64>;
     type Rx = flume::Receiver<u64>;
-
-    fn pair() -> (Self::Tx, Self::Rx) {
-        flume::bounded(0)
-    }
 
     async fn send(tx: &Self::Tx, v: u64) {
         tx.send_async(v).await.expect("receiver alive");
@@ -105,45 +100,15 @@ impl Chan for Flume {
     }
 }
 
+impl Chan for Flume {
+    fn pair() -> (Self::Tx, Self::Rx) {
+        flume::bounded(0)
+    }
+}
+
 /// `producers` tasks send and `consumers` tasks receive `n` messages in all.
 fn run<C: Chan>(rt: &Runtime, producers: u64, consumers: u64, n: u64) -> Duration {
-    let (tx, rx) = C::pair();
-    let start = Instant::now();
-    let sum = rt.block_on(async move {
-        let receivers: Vec<_> = split(n, consumers)
-            .map(|count| {
-                let rx = rx.clone();
-                tokio::spawn(async move {
-                    let mut sum = 0u64;
-                    for _ in 0..count {
-                        sum = sum.wrapping_add(C::recv(&rx).await);
-                    }
-                    sum
-                })
-            })
-            .collect();
-        let senders: Vec<_> = split(n, producers)
-            .map(|count| {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    for i in 0..count {
-                        C::send(&tx, i).await;
-                    }
-                })
-            })
-            .collect();
-        for s in senders {
-            s.await.expect("producer panicked");
-        }
-        let mut sum = 0u64;
-        for r in receivers {
-            sum = sum.wrapping_add(r.await.expect("consumer panicked"));
-        }
-        sum
-    });
-    let took = start.elapsed();
-    black_box(sum);
-    took
+    producers_consumers::<C>(rt, C::pair(), producers, consumers, n)
 }
 
 fn current_thread() -> Runtime {

@@ -21,98 +21,62 @@
 //! re-polling); ours links every waiter and serves them in arrival order,
 //! waking only the one served. The 4x4 row is where that shows.
 
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use asyncutils_bench::{CountingAlloc, Table, split, time_loop};
+use asyncutils_bench::{Channel, CountingAlloc, Table, producers_consumers, time_loop};
 use asyncutils_core::queues::FixedQueue;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-use embassy_sync::channel::Channel;
 use tokio::runtime::{Builder, Runtime};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-/// A fixed-capacity async queue, as the workloads use it.
-trait Fixed: Send + Sync + 'static {
-    fn new() -> Self;
-    fn put(&self, v: u64) -> impl Future<Output = ()> + Send + '_;
-    fn get(&self) -> impl Future<Output = u64> + Send + '_;
-}
+/// A fixed-capacity async queue shared by every task: both ends are the
+/// same `Arc`.
+struct Ours<const N: usize>;
 
-struct Ours<const N: usize>(FixedQueue<u64, N>);
+impl<const N: usize> Channel for Ours<N> {
+    type Tx = Arc<FixedQueue<u64, N>>;
+    type Rx = Arc<FixedQueue<u64, N>>;
 
-impl<const N: usize> Fixed for Ours<N> {
-    fn new() -> Self {
-        Ours(FixedQueue::new())
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.put(v).await.expect("open");
     }
 
-    async fn put(&self, v: u64) {
-        self.0.put(v).await.expect("open");
-    }
-
-    async fn get(&self) -> u64 {
-        self.0.get().await.expect("open")
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.get().await.expect("open")
     }
 }
 
-struct Embassy<const N: usize>(Channel<CriticalSectionRawMutex, u64, N>);
+struct Embassy<const N: usize>;
 
-impl<const N: usize> Fixed for Embassy<N> {
-    fn new() -> Self {
-        Embassy(Channel::new())
+impl<const N: usize> Channel for Embassy<N> {
+    type Tx = Arc<Channel_<N>>;
+    type Rx = Arc<Channel_<N>>;
+
+    async fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).await;
     }
 
-    async fn put(&self, v: u64) {
-        self.0.send(v).await;
-    }
-
-    async fn get(&self) -> u64 {
-        self.0.receive().await
+    async fn recv(rx: &Self::Rx) -> u64 {
+        rx.receive().await
     }
 }
+
+type Channel_<const N: usize> = embassy_sync::channel::Channel<CriticalSectionRawMutex, u64, N>;
 
 /// `producers` tasks put and `consumers` tasks get `n` items in all.
-fn run<Q: Fixed>(rt: &Runtime, producers: u64, consumers: u64, n: u64) -> Duration {
-    let q = Arc::new(Q::new());
-    let start = Instant::now();
-    let sum = rt.block_on(async move {
-        let receivers: Vec<_> = split(n, consumers)
-            .map(|count| {
-                let q = q.clone();
-                tokio::spawn(async move {
-                    let mut sum = 0u64;
-                    for _ in 0..count {
-                        sum = sum.wrapping_add(q.get().await);
-                    }
-                    sum
-                })
-            })
-            .collect();
-        let senders: Vec<_> = split(n, producers)
-            .map(|count| {
-                let q = q.clone();
-                tokio::spawn(async move {
-                    for i in 0..count {
-                        q.put(i).await;
-                    }
-                })
-            })
-            .collect();
-        for s in senders {
-            s.await.expect("producer panicked");
-        }
-        let mut sum = 0u64;
-        for r in receivers {
-            sum = sum.wrapping_add(r.await.expect("consumer panicked"));
-        }
-        sum
-    });
-    let took = start.elapsed();
-    black_box(sum);
-    took
+fn run<C: Channel<Tx = Arc<Q>, Rx = Arc<Q>>, Q>(
+    rt: &Runtime,
+    new: fn() -> Q,
+    producers: u64,
+    consumers: u64,
+    n: u64,
+) -> Duration {
+    let q = Arc::new(new());
+    producers_consumers::<C>(rt, (q.clone(), q), producers, consumers, n)
 }
 
 fn two_workers() -> Runtime {
@@ -133,25 +97,25 @@ fn main() {
 
     t.compare(
         "spsc cap 1, tokio 2 workers",
-        |n| run::<Ours<1>>(&rt, 1, 1, n),
+        |n| run::<Ours<1>, _>(&rt, FixedQueue::new, 1, 1, n),
         "embassy-sync",
-        |n| run::<Embassy<1>>(&rt, 1, 1, n),
+        |n| run::<Embassy<1>, _>(&rt, Channel_::new, 1, 1, n),
     );
     t.compare(
         "spsc cap 16, tokio 2 workers",
-        |n| run::<Ours<16>>(&rt, 1, 1, n),
+        |n| run::<Ours<16>, _>(&rt, FixedQueue::new, 1, 1, n),
         "embassy-sync",
-        |n| run::<Embassy<16>>(&rt, 1, 1, n),
+        |n| run::<Embassy<16>, _>(&rt, Channel_::new, 1, 1, n),
     );
     t.compare(
         "mpmc 4x4 cap 16, tokio 2 workers",
-        |n| run::<Ours<16>>(&rt, 4, 4, n),
+        |n| run::<Ours<16>, _>(&rt, FixedQueue::new, 4, 4, n),
         "embassy-sync",
-        |n| run::<Embassy<16>>(&rt, 4, 4, n),
+        |n| run::<Embassy<16>, _>(&rt, Channel_::new, 4, 4, n),
     );
 
     let ours = FixedQueue::<u64, 16>::new();
-    let embassy = Channel::<CriticalSectionRawMutex, u64, 16>::new();
+    let embassy = Channel_::<16>::new();
     let deque = Mutex::new(heapless::Deque::<u64, 16>::new());
     for i in 0..PRELOAD {
         ours.try_put(i).expect("room");
@@ -202,10 +166,7 @@ fn main() {
         "size_of, capacity 16",
         &format!("{} B", size_of::<FixedQueue<u64, 16>>()),
         "embassy-sync",
-        &format!(
-            "{} B",
-            size_of::<Channel<CriticalSectionRawMutex, u64, 16>>()
-        ),
+        &format!("{} B", size_of::<Channel_<16>>()),
     );
     t.finish();
 }

@@ -525,6 +525,71 @@ pub fn split(n: u64, parts: u64) -> impl Iterator<Item = u64> {
     (0..parts).map(move |i| n / parts + u64::from(i < n % parts))
 }
 
+/// A channel as the producer/consumer workloads drive it: cloneable ends
+/// with an async send and receive of `u64`.
+pub trait Channel: 'static {
+    /// The sending end.
+    type Tx: Clone + Send + Sync + 'static;
+    /// The receiving end.
+    type Rx: Clone + Send + Sync + 'static;
+    /// Sends `v`, waiting as the channel makes it.
+    fn send(tx: &Self::Tx, v: u64) -> impl std::future::Future<Output = ()> + Send + '_;
+    /// Receives a value, waiting as the channel makes it.
+    fn recv(rx: &Self::Rx) -> impl std::future::Future<Output = u64> + Send + '_;
+}
+
+/// `producers` tasks send and `consumers` tasks receive `n` values in all
+/// through `ends`, on `rt`; returns the wall time of the whole exchange.
+///
+/// # Panics
+///
+/// If a task panics.
+pub fn producers_consumers<C: Channel>(
+    rt: &tokio::runtime::Runtime,
+    ends: (C::Tx, C::Rx),
+    producers: u64,
+    consumers: u64,
+    n: u64,
+) -> Duration {
+    let (tx, rx) = ends;
+    let start = Instant::now();
+    let sum = rt.block_on(async move {
+        let receivers: Vec<_> = split(n, consumers)
+            .map(|count| {
+                let rx = rx.clone();
+                tokio::spawn(async move {
+                    let mut sum = 0u64;
+                    for _ in 0..count {
+                        sum = sum.wrapping_add(C::recv(&rx).await);
+                    }
+                    sum
+                })
+            })
+            .collect();
+        let senders: Vec<_> = split(n, producers)
+            .map(|count| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    for i in 0..count {
+                        C::send(&tx, i).await;
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.expect("producer panicked");
+        }
+        let mut sum = 0u64;
+        for r in receivers {
+            sum = sum.wrapping_add(r.await.expect("consumer panicked"));
+        }
+        sum
+    });
+    let took = start.elapsed();
+    black_box(sum);
+    took
+}
+
 /// `tasks` tokio tasks on `rt` share `n` calls of `op`; returns the wall
 /// time of the whole run.
 ///
