@@ -37,29 +37,38 @@ pub(crate) enum Status {
     Closed,
 }
 
-/// The part of a waiting future a [`List`] points at.
-pub(crate) struct Node {
-    cell: UnsafeCell<Links>,
+/// The part of a waiting future a [`List`] points at, with `data` the
+/// list may read (say, a priority): set at creation, never changed through
+/// the list.
+pub(crate) struct Node<D = ()> {
+    cell: UnsafeCell<Links<D>>,
+    data: D,
     _pinned: PhantomPinned,
 }
 
 // SAFETY: a node's fields are only touched by holders of the lock that
 // guards the list it is (or was last) linked into, whatever thread they run
 // on; the waker in it is `Send + Sync`.
-unsafe impl Send for Node {}
+unsafe impl<D: Send> Send for Node<D> {}
 // SAFETY: as for `Send`: a shared `&Node` gives access to nothing without
 // that lock.
-unsafe impl Sync for Node {}
+unsafe impl<D: Sync> Sync for Node<D> {}
 
-struct Links {
-    prev: Option<NonNull<Node>>,
-    next: Option<NonNull<Node>>,
+struct Links<D> {
+    prev: Option<NonNull<Node<D>>>,
+    next: Option<NonNull<Node<D>>>,
     status: Status,
     waker: Option<Waker>,
 }
 
 impl Node {
     pub(crate) const fn new() -> Self {
+        Node::with_data(())
+    }
+}
+
+impl<D> Node<D> {
+    pub(crate) const fn with_data(data: D) -> Self {
         Node {
             cell: UnsafeCell::new(Links {
                 prev: None,
@@ -67,8 +76,25 @@ impl Node {
                 status: Status::Idle,
                 waker: None,
             }),
+            data,
             _pinned: PhantomPinned,
         }
+    }
+
+    pub(crate) fn data(&self) -> &D {
+        &self.data
+    }
+
+    /// The address of the data of the node at `node`, made without a
+    /// reference to the node (so it can be used for a last access that
+    /// its owner may answer by freeing the node).
+    ///
+    /// # Safety
+    ///
+    /// `node` is alive.
+    pub(crate) unsafe fn data_ptr(node: NonNull<Node<D>>) -> NonNull<D> {
+        // SAFETY: the caller's contract; `addr_of_mut!` reads nothing.
+        unsafe { NonNull::new_unchecked(ptr::addr_of_mut!((*node.as_ptr()).data)) }
     }
 
     /// The node's fields, through its address.
@@ -78,7 +104,7 @@ impl Node {
     /// `node` is alive, the caller holds the lock guarding the node, and no
     /// other reference to its fields is in use.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn links<'a>(node: NonNull<Node>) -> &'a mut Links {
+    unsafe fn links<'a>(node: NonNull<Node<D>>) -> &'a mut Links<D> {
         // SAFETY: the caller's contract; no reference to the `Node` itself
         // is made, only to the cell's contents.
         unsafe { &mut *UnsafeCell::raw_get(ptr::addr_of!((*node.as_ptr()).cell)) }
@@ -119,19 +145,20 @@ impl Node {
     }
 }
 
-/// A FIFO list of [`Node`]s; lives inside the lock that guards them.
-pub(crate) struct List {
-    head: Option<NonNull<Node>>,
-    tail: Option<NonNull<Node>>,
+/// A list of [`Node`]s, FIFO or sorted on their data; lives inside the
+/// lock that guards them.
+pub(crate) struct List<D = ()> {
+    head: Option<NonNull<Node<D>>>,
+    tail: Option<NonNull<Node<D>>>,
     len: usize,
 }
 
 // SAFETY: the nodes are only touched by holders of the lock that guards the
 // list (which is what owning or borrowing the `List` proves), whatever
 // thread they run on; the wakers in them are `Send`.
-unsafe impl Send for List {}
+unsafe impl<D: Sync> Send for List<D> {}
 
-impl List {
+impl<D> List<D> {
     pub(crate) const fn new() -> Self {
         List {
             head: None,
@@ -156,7 +183,7 @@ impl List {
     /// The caller holds the lock guarding this list; `node` is pinned, in no
     /// list, and its owner will, under that lock and before the node is
     /// dropped, [`remove`](Self::remove) it or see it taken off.
-    pub(crate) unsafe fn link(&mut self, node: &Node, waker: &Waker, front: bool) {
+    pub(crate) unsafe fn link(&mut self, node: &Node<D>, waker: &Waker, front: bool) {
         let ptr = NonNull::from(node);
         // SAFETY: the caller's contract.
         let links = unsafe { Node::links(ptr) };
@@ -185,9 +212,68 @@ impl List {
         self.len += 1;
     }
 
+    /// Links `node` after every node whose data `goes_before` it, and
+    /// before the rest; for a sort by priority with ties in arrival order,
+    /// `goes_before` is "priority is the same or better". The head is
+    /// checked first and the list walked from the tail, so joining at either
+    /// end is O(1).
+    ///
+    /// # Safety
+    ///
+    /// As [`link`](Self::link).
+    pub(crate) unsafe fn link_sorted(
+        &mut self,
+        node: &Node<D>,
+        waker: &Waker,
+        goes_before: impl Fn(&D) -> bool,
+    ) {
+        let first = match self.front() {
+            None => true,
+            Some(head) => !goes_before(head),
+        };
+        if first {
+            // SAFETY: the caller's contract.
+            return unsafe { self.link(node, waker, true) };
+        }
+        // Find the last node that goes before: one exists (the head).
+        let mut after = self.tail.expect("non-empty");
+        // SAFETY: linked nodes are alive; `data` is never written.
+        while !goes_before(unsafe { &(*after.as_ptr()).data }) {
+            // SAFETY: as above.
+            after = unsafe { Node::links(after) }
+                .prev
+                .expect("the head goes before");
+        }
+        let ptr = NonNull::from(node);
+        // SAFETY: the caller's contract.
+        let links = unsafe { Node::links(ptr) };
+        debug_assert!(links.status != Status::Queued, "node linked twice");
+        links.status = Status::Queued;
+        set_waker(&mut links.waker, waker);
+        // SAFETY: `after` is linked, hence alive.
+        let after_links = unsafe { Node::links(after) };
+        let next = after_links.next.replace(ptr);
+        links.prev = Some(after);
+        links.next = next;
+        match next {
+            // SAFETY: as above.
+            Some(n) => unsafe { Node::links(n) }.prev = Some(ptr),
+            None => self.tail = Some(ptr),
+        }
+        self.len += 1;
+    }
+
     /// Unlinks the first node, marks it `status`, and returns its waker;
     /// `None` if the list is empty.
     pub(crate) fn pop_front(&mut self, status: Status) -> Option<Waker> {
+        self.pop_front_node(status).map(|(_, waker)| waker)
+    }
+
+    /// [`pop_front`](Self::pop_front), also giving the node's address: its
+    /// owner may free it as soon as it learns (through `status`, or
+    /// through its data) that it was taken off, so the caller's accesses
+    /// through the address must stop there.
+    pub(crate) fn pop_front_node(&mut self, status: Status) -> Option<(NonNull<Node<D>>, Waker)> {
         let ptr = self.head?;
         // SAFETY: linked nodes are alive and guarded by the lock our caller
         // holds (the contract of `link`).
@@ -202,24 +288,37 @@ impl List {
         links.prev = None;
         links.next = None;
         links.status = status;
-        // A queued node always holds a waker.
-        links.waker.take()
+        let waker = links.waker.take().expect("a queued node holds a waker");
+        Some((ptr, waker))
     }
 
-    /// Unlinks `node` from anywhere in the list and marks it idle.
+    /// The data of the first node.
+    pub(crate) fn front(&self) -> Option<&D> {
+        // SAFETY: linked nodes are alive while linked, and `data` is never
+        // written through the list.
+        self.head.map(|h| unsafe { &(*h.as_ptr()).data })
+    }
+
+    /// Whether `node` is the first in the list.
+    pub(crate) fn is_front(&self, node: &Node<D>) -> bool {
+        self.head == Some(NonNull::from(node))
+    }
+
+    /// Unlinks `node` from anywhere in the list, marks it idle, and hands
+    /// back its waker (to drop once the lock is released).
     ///
     /// # Safety
     ///
     /// The caller holds the lock guarding this list, and `node` is linked
     /// in this list.
-    pub(crate) unsafe fn remove(&mut self, node: &Node) {
+    pub(crate) unsafe fn remove(&mut self, node: &Node<D>) -> Option<Waker> {
         let ptr = NonNull::from(node);
         // SAFETY: the caller's contract.
         let links = unsafe { Node::links(ptr) };
         debug_assert!(links.status == Status::Queued, "removing an unlinked node");
         let (prev, next) = (links.prev.take(), links.next.take());
         links.status = Status::Idle;
-        links.waker = None;
+        let waker = links.waker.take();
         match prev {
             // SAFETY: neighbours in the list are alive.
             Some(p) => unsafe { Node::links(p) }.next = next,
@@ -231,6 +330,7 @@ impl List {
             None => self.tail = prev,
         }
         self.len -= 1;
+        waker
     }
 }
 
@@ -309,6 +409,44 @@ mod tests {
             assert_eq!(nodes[0].status(), Status::Idle);
         }
         assert!(list.pop_front(Status::Served).is_none());
+    }
+
+    #[test]
+    fn sorted_links_keep_ties_in_arrival_order() {
+        let waker = Probe::new().waker();
+        let priorities = [5, 1, 5, 3, 1, 9, 0, 9, 5];
+        let nodes: Vec<Node<(i32, usize)>> = priorities
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| Node::with_data((p, i)))
+            .collect();
+        let mut list = List::new();
+        for node in &nodes {
+            let p = node.data().0;
+            // SAFETY: single-threaded test; the nodes outlive the list's use.
+            unsafe { list.link_sorted(node, &waker, |d| d.0 <= p) };
+        }
+        // SAFETY: as above.
+        unsafe { list.remove(&nodes[3]) };
+        let mut order = Vec::new();
+        while let Some(&(p, i)) = list.front() {
+            order.push((p, i));
+            let (ptr, _) = list.pop_front_node(Status::Served).expect("non-empty");
+            assert!(ptr::eq(ptr.as_ptr(), &nodes[i]));
+        }
+        assert_eq!(
+            order,
+            [
+                (0, 6),
+                (1, 1),
+                (1, 4),
+                (5, 0),
+                (5, 2),
+                (5, 8),
+                (9, 5),
+                (9, 7)
+            ]
+        );
     }
 
     #[test]

@@ -62,29 +62,27 @@
 //! the same word, a release either lands before it (the waiter sees the
 //! permits) or sees it (and serves the waiter): no wake-up is lost.
 //!
-//! Waiters live in a slab and form one doubly linked list sorted by
-//! `(priority, arrival)`. Insertion checks the head first and otherwise
-//! walks from the tail, so a waiter of the best or of the worst priority
-//! present (and all FIFO use) is O(1); removal is O(1). After the slab has
-//! grown to the peak number of concurrent waiters, waiting allocates
-//! nothing. Permits are handed to the head waiter only when *all* it asked
+//! Waiters form one doubly linked list sorted by `(priority, arrival)`,
+//! whose nodes live inside the waiting futures (hence `!Unpin`): waiting
+//! never allocates. Insertion checks the head first and otherwise walks
+//! from the tail, so a waiter of the best or of the worst priority present
+//! (and all FIFO use) is O(1); removal is O(1). A waiter taken off the
+//! list is told through an atomic in its node, so a served future
+//! completes without taking the lock. Permits are handed to the head waiter only when *all* it asked
 //! for are there; they are never split between waiters, so a new waiter of
 //! better priority is not stuck behind permits a worse one had half
 //! collected.
 
 use core::fmt;
 use core::future::Future;
-use core::marker::PhantomPinned;
 use core::ops::DerefMut;
 use core::pin::Pin;
 use core::ptr::NonNull;
 use core::task::{Context, Poll, Waker};
 
-use slab::Slab;
-
 use crate::error::InvalidArgument;
+use crate::intrusive::{self, List, Status};
 use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
-use crate::waitlist::set_waker;
 
 #[cfg(all(test, feature = "std"))]
 mod tests;
@@ -134,32 +132,22 @@ pub struct PrioritySemaphore {
 }
 
 struct Inner {
-    waiters: Slab<Waiter>,
-    head: Option<usize>,
-    tail: Option<usize>,
-    queued: usize,
+    /// The waiters, sorted by `(priority, arrival)`.
+    queue: List<Wait>,
     /// Permits a shrink still has to take as they come back.
     debt: usize,
 }
 
-/// A queued waiter. Only queued waiters have an entry: granting or
-/// closing removes it and tells the future through its [`Node`].
-struct Waiter {
+/// What the queue knows of a waiter: set when it queues, read under the
+/// lock, except `status`.
+struct Wait {
     priority: i32,
     permits: usize,
-    waker: Option<Waker>,
-    /// The status word inside the waiting future.
-    node: NonNull<AtomicUsize>,
-    prev: Option<usize>,
-    next: Option<usize>,
+    /// Whether it was served or the semaphore closed: written under the
+    /// lock as the waiter is taken off the queue, read by its future
+    /// without the lock.
+    status: AtomicUsize,
 }
-
-// SAFETY: `node` is only dereferenced by holders of the semaphore's lock,
-// and the future owning it outlives the entry: a queued future removes its
-// entry under the lock before it is dropped, and once its status says it
-// was granted or closed (written under the lock, as the entry is removed)
-// nobody dereferences the pointer again.
-unsafe impl Send for Waiter {}
 
 /// A node's status: still queued.
 const NODE_QUEUED: usize = 0;
@@ -168,33 +156,23 @@ const NODE_GRANTED: usize = 1;
 /// The semaphore was closed while it waited.
 const NODE_CLOSED: usize = 2;
 
-/// The part of a waiting future the queue points at. It does not move
-/// while queued (the futures are `!Unpin`), so a served waiter learns it was
-/// served from one atomic load, without taking the lock.
-struct Node {
-    status: AtomicUsize,
-    _pinned: PhantomPinned,
-}
+/// A waiter's node, inside its (pinned) future.
+type Node = intrusive::Node<Wait>;
 
-impl Node {
-    fn new() -> Self {
-        Node {
-            status: AtomicUsize::new(NODE_QUEUED),
-            _pinned: PhantomPinned,
-        }
-    }
-
-    /// Under the lock, as the waiter's entry is removed: the last access
-    /// to the node through the queue.
-    ///
-    /// # Safety
-    ///
-    /// `node` is the pointer of an entry being removed (so the future is
-    /// still alive: its drop would have taken the lock first).
-    unsafe fn settle(node: NonNull<AtomicUsize>, status: usize) {
-        // SAFETY: the caller's contract.
-        unsafe { node.as_ref() }.store(status, Ordering::Release);
-    }
+/// Under the lock, as a waiter is taken off the queue: tells its future,
+/// the last access to the node through the queue (the future may finish
+/// and free it at once).
+///
+/// # Safety
+///
+/// `node` was just taken off the queue (so its future is still alive: its
+/// drop would have taken the lock first).
+unsafe fn settle(node: NonNull<Node>, status: usize) {
+    // SAFETY: the caller's contract; no reference to the node outlives the
+    // store.
+    unsafe { Node::data_ptr(node).as_ref() }
+        .status
+        .store(status, Ordering::Release);
 }
 
 /// Wakers collected under the lock, woken after it; fixed capacity so
@@ -257,10 +235,7 @@ impl PrioritySemaphore {
             state: AtomicUsize::new(permits << SHIFT),
             total: AtomicUsize::new(permits),
             inner: Mutex::new(Inner {
-                waiters: Slab::new(),
-                head: None,
-                tail: None,
-                queued: 0,
+                queue: List::new(),
                 debt: 0,
             }),
         })
@@ -434,14 +409,14 @@ impl PrioritySemaphore {
         let was_closed = self.state.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED != 0;
         loop {
             while !wakers.is_full() {
-                let Some(key) = inner.head else { break };
-                inner.unlink(key);
-                let w = inner.waiters.remove(key);
-                wakers.push(w.waker);
-                // SAFETY: the entry is being removed under the lock.
-                unsafe { Node::settle(w.node, NODE_CLOSED) };
+                let Some((node, waker)) = inner.queue.pop_front_node(Status::Closed) else {
+                    break;
+                };
+                wakers.push(Some(waker));
+                // SAFETY: just taken off the queue, under the lock.
+                unsafe { settle(node, NODE_CLOSED) };
             }
-            if inner.head.is_none() {
+            if inner.queue.is_empty() {
                 break;
             }
             drop(inner);
@@ -481,7 +456,7 @@ impl PrioritySemaphore {
     /// Tasks waiting for permits right now.
     #[must_use]
     pub fn waiters(&self) -> usize {
-        self.inner.lock().queued
+        self.inner.lock().queue.len()
     }
 
     /// Takes `n` permits from the word if nobody waits: the lock-free path.
@@ -597,7 +572,7 @@ impl PrioritySemaphore {
     /// nothing is left to wait for. Returns whether it stopped only because
     /// `wakers` filled up.
     fn serve_some(&self, inner: &mut Inner, wakers: &mut WakeList) -> bool {
-        if inner.head.is_none() && inner.debt == 0 {
+        if inner.queue.is_empty() && inner.debt == 0 {
             if self.state.load(Ordering::Acquire) & SLOW != 0 {
                 self.state.fetch_and(!SLOW, Ordering::AcqRel);
             }
@@ -617,7 +592,7 @@ impl PrioritySemaphore {
                 }
                 continue;
             }
-            let Some(key) = inner.head else {
+            let Some(head) = inner.queue.front() else {
                 // Nobody waits, no debt: back to the lock-free path.
                 self.state.fetch_and(!SLOW, Ordering::AcqRel);
                 return false;
@@ -625,16 +600,18 @@ impl PrioritySemaphore {
             if wakers.is_full() {
                 return true;
             }
-            let want = inner.waiters[key].permits;
+            let want = head.permits;
             if free < want {
                 return false;
             }
             self.state.fetch_sub(want << SHIFT, Ordering::AcqRel);
-            inner.unlink(key);
-            let w = inner.waiters.remove(key);
-            wakers.push(w.waker);
-            // SAFETY: the entry is being removed under the lock.
-            unsafe { Node::settle(w.node, NODE_GRANTED) };
+            let (node, waker) = inner
+                .queue
+                .pop_front_node(Status::Served)
+                .expect("the head");
+            wakers.push(Some(waker));
+            // SAFETY: just taken off the queue, under the lock.
+            unsafe { settle(node, NODE_GRANTED) };
         }
     }
 }
@@ -650,65 +627,6 @@ impl fmt::Debug for PrioritySemaphore {
     }
 }
 
-// === impl Inner ===
-
-impl Inner {
-    /// Links `key` into the queue by `(priority, arrival)`: after every
-    /// waiter of the same or better priority.
-    fn link(&mut self, key: usize) {
-        let priority = self.waiters[key].priority;
-        // Find the waiter to insert after: check the head first (a new best
-        // priority is O(1)), else walk from the tail (ties and new worst
-        // priorities are O(1)).
-        let after = match self.head {
-            Some(h) if self.waiters[h].priority > priority => None,
-            _ => {
-                let mut cursor = self.tail;
-                while let Some(c) = cursor {
-                    if self.waiters[c].priority <= priority {
-                        break;
-                    }
-                    cursor = self.waiters[c].prev;
-                }
-                cursor
-            }
-        };
-        let next = match after {
-            Some(a) => self.waiters[a].next,
-            None => self.head,
-        };
-        {
-            let w = &mut self.waiters[key];
-            w.prev = after;
-            w.next = next;
-        }
-        match after {
-            Some(a) => self.waiters[a].next = Some(key),
-            None => self.head = Some(key),
-        }
-        match next {
-            Some(n) => self.waiters[n].prev = Some(key),
-            None => self.tail = Some(key),
-        }
-        self.queued += 1;
-    }
-
-    /// Takes a queued waiter out of the queue; its slot stays.
-    fn unlink(&mut self, key: usize) {
-        let w = &mut self.waiters[key];
-        let (prev, next) = (w.prev.take(), w.next.take());
-        match prev {
-            Some(p) => self.waiters[p].next = next,
-            None => self.head = next,
-        }
-        match next {
-            Some(n) => self.waiters[n].prev = prev,
-            None => self.tail = prev,
-        }
-        self.queued -= 1;
-    }
-}
-
 // === impl WaitState ===
 
 /// The part of an acquire future shared by the borrowed and owned kinds.
@@ -716,22 +634,28 @@ impl Inner {
 /// Its methods are called only on a pinned future (see the `Future` impls):
 /// once queued, `node`'s address is in the queue.
 struct WaitState {
-    n: usize,
-    priority: i32,
-    /// The queue entry, while queued.
-    key: Option<usize>,
+    /// Whether `node` went into the queue (it may have left it since).
+    queued: bool,
     done: bool,
     node: Node,
 }
 
 impl WaitState {
+    /// The permits asked for.
+    #[inline]
+    fn n(&self) -> usize {
+        self.node.data().permits
+    }
+
     fn new(n: usize, priority: i32) -> Self {
         WaitState {
-            n,
-            priority,
-            key: None,
+            queued: false,
             done: false,
-            node: Node::new(),
+            node: Node::with_data(Wait {
+                priority,
+                permits: n,
+                status: AtomicUsize::new(NODE_QUEUED),
+            }),
         }
     }
 
@@ -742,32 +666,33 @@ impl WaitState {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), AcquireError>> {
         assert!(!self.done, "acquire future polled after completion");
-        if self.key.is_none() {
+        if !self.queued {
             return self.poll_first(sem, cx);
         }
         // Served or closed: known without the lock.
         if let Some(ready) = self.settled() {
             return Poll::Ready(ready);
         }
-        let inner = &mut *sem.inner.lock();
+        let _locked = sem.inner.lock();
         // Granting and closing happen under the lock: this look is final.
         if let Some(ready) = self.settled() {
             return Poll::Ready(ready);
         }
-        let key = self.key.expect("queued");
-        set_waker(&mut inner.waiters[key].waker, cx.waker());
+        // SAFETY: the lock is held, and the node is in the queue (not
+        // settled); its future is pinned and leaves the queue under the lock.
+        unsafe { self.node.set_waker(cx.waker()) };
         Poll::Pending
     }
 
     /// The outcome, if the queue has settled it (the entry is gone then).
     #[inline]
     fn settled(&mut self) -> Option<Result<(), AcquireError>> {
-        let ready = match self.node.status.load(Ordering::Acquire) {
+        let ready = match self.node.data().status.load(Ordering::Acquire) {
             NODE_GRANTED => Ok(()),
             NODE_CLOSED => Err(AcquireError::Closed),
             _ => return None,
         };
-        self.key = None;
+        self.queued = false;
         self.done = true;
         Some(ready)
     }
@@ -778,7 +703,7 @@ impl WaitState {
         sem: &PrioritySemaphore,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), AcquireError>> {
-        match sem.try_take(self.n) {
+        match sem.try_take(self.n()) {
             Ok(()) => {
                 self.done = true;
                 return Poll::Ready(Ok(()));
@@ -808,32 +733,27 @@ impl WaitState {
             self.done = true;
             return Poll::Ready(Err(AcquireError::Closed));
         }
-        let key = inner.waiters.insert(Waiter {
-            priority: self.priority,
-            permits: self.n,
-            waker: None,
-            node: NonNull::from(&self.node.status),
-            prev: None,
-            next: None,
-        });
-        inner.link(key);
+        let priority = self.node.data().priority;
+        // SAFETY: the lock is held; the node is pinned inside this future,
+        // in no list, and the future's drop takes it out under the lock.
+        unsafe {
+            inner
+                .queue
+                .link_sorted(&self.node, cx.waker(), |w| w.priority <= priority);
+        }
+        self.queued = true;
         let prev = sem.state.fetch_or(SLOW, Ordering::AcqRel);
-        self.key = Some(key);
         if prev >> SHIFT == 0 {
             // No permit is free: nothing to serve. Any release from now on
             // sees `SLOW` and serves under the lock.
-            inner.waiters[key].waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
         let mut wakers = WakeList::new();
         // Permits are free (released before `SLOW` was set, or accumulated
-        // behind a larger waiter we now precede).
+        // behind a larger waiter we now precede). If they go to us, our own
+        // waker is among those woken: one spurious poll, on a rare path.
         let more = sem.serve_some(&mut inner, &mut wakers);
         let ready = self.settled();
-        if ready.is_none() {
-            // Still queued (a waiter served at once needs no wake-up).
-            inner.waiters[key].waker = Some(cx.waker().clone());
-        }
         if more {
             sem.serve(inner);
         } else {
@@ -848,9 +768,9 @@ impl WaitState {
 
     fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(name)
-            .field("permits", &self.n)
-            .field("priority", &self.priority)
-            .field("queued", &self.key.is_some())
+            .field("permits", &self.n())
+            .field("priority", &self.node.data().priority)
+            .field("queued", &self.queued)
             .field("done", &self.done)
             .finish()
     }
@@ -858,21 +778,24 @@ impl WaitState {
     /// On drop: leave the queue, giving back permits assigned to us.
     #[inline]
     fn cancel(&mut self, sem: &PrioritySemaphore) {
-        let Some(key) = self.key.take() else { return };
-        match self.node.status.load(Ordering::Acquire) {
+        if !core::mem::take(&mut self.queued) {
+            return;
+        }
+        match self.node.data().status.load(Ordering::Acquire) {
             // Assigned but never seen: the permits go to the next waiter.
-            NODE_GRANTED => return sem.release(self.n),
+            NODE_GRANTED => return sem.release(self.n()),
             NODE_CLOSED => return,
             _ => {}
         }
         let mut inner = sem.inner.lock();
-        match self.node.status.load(Ordering::Acquire) {
-            NODE_GRANTED => sem.release_locked(inner, self.n),
+        match self.node.data().status.load(Ordering::Acquire) {
+            NODE_GRANTED => sem.release_locked(inner, self.n()),
             NODE_CLOSED => {}
             _ => {
-                let was_head = inner.head == Some(key);
-                inner.unlink(key);
-                let waiter = inner.waiters.remove(key);
+                let was_head = inner.queue.is_front(&self.node);
+                // SAFETY: the lock is held and the node is still queued
+                // (settling happens under the lock).
+                let waker = unsafe { inner.queue.remove(&self.node) };
                 // The head may have been blocking smaller waiters behind
                 // it, or been the last one keeping `SLOW` set.
                 if was_head {
@@ -881,7 +804,7 @@ impl WaitState {
                     drop(inner);
                 }
                 // The waker is dropped here, outside the lock.
-                drop(waiter);
+                drop(waker);
             }
         }
     }
@@ -930,7 +853,7 @@ impl<'a> Future for Acquire<'a> {
         let this = unsafe { self.get_unchecked_mut() };
         this.wait.poll(this.sem, cx).map_ok(|()| Permit {
             sem: this.sem,
-            n: this.wait.n,
+            n: this.wait.n(),
         })
     }
 }
@@ -974,7 +897,7 @@ impl Future for AcquireOwned {
         let this = unsafe { self.get_unchecked_mut() };
         this.wait.poll(&this.sem, cx).map_ok(|()| OwnedPermit {
             sem: this.sem.clone(),
-            n: this.wait.n,
+            n: this.wait.n(),
         })
     }
 }
