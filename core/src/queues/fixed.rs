@@ -469,6 +469,7 @@ impl<T, const N: usize, O: FixedOrder<T>> FixedQueue<T, N, O> {
             queue: self,
             node: Node::new(),
             linked: false,
+            done: false,
             _pinned: PhantomPinned,
         }
     }
@@ -886,6 +887,7 @@ pub struct FixedGet<'a, T, const N: usize, O: FixedOrder<T> = Fifo> {
     /// Whether the queue may know `node` (linked, or taken off since):
     /// only then do poll and drop read its status.
     linked: bool,
+    done: bool,
     _pinned: PhantomPinned,
 }
 
@@ -896,7 +898,10 @@ impl<T, const N: usize, O: FixedOrder<T>> Future for FixedGet<'_, T, N, O> {
         // SAFETY: nothing is moved out of the pinned future; the queue may
         // hold the address of `node`, which stays where it is.
         let this = unsafe { self.get_unchecked_mut() };
-        this.queue.poll_get(&this.node, &mut this.linked, cx)
+        assert!(!this.done, "`FixedGet` polled after completion");
+        let poll = this.queue.poll_get(&this.node, &mut this.linked, cx);
+        this.done = poll.is_ready();
+        poll
     }
 }
 

@@ -408,3 +408,15 @@ fn push_raises_the_event_of_its_order() {
     let seen = names.finish();
     assert!(seen.iter().any(|n| n.as_deref() == Some("u16")), "{seen:?}");
 }
+
+#[test]
+#[should_panic(expected = "polled after completion")]
+fn a_get_polled_after_completion_panics() {
+    let q = Q::new();
+    q.try_put(1).unwrap();
+    let p = Probe::new();
+    let mut get = pin!(q.get());
+    assert_eq!(p.poll_pinned(get.as_mut()), Poll::Ready(Ok(1)));
+    q.try_put(2).unwrap();
+    let _ = p.poll_pinned(get.as_mut());
+}
