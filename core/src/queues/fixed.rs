@@ -322,7 +322,9 @@ impl<T, const N: usize, O: FixedOrder<T>> FixedQueue<T, N, O> {
         Ok(item)
     }
 
-    /// A clone of the item next in line.
+    /// A clone of the item next in line, even one already promised to a
+    /// served getter (so `peek` may show an item that
+    /// [`try_get`](Self::try_get) would not hand out).
     ///
     /// # Errors
     ///
