@@ -25,12 +25,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncutils_bench::{CountingAlloc, Table, split, time_loop};
+use asyncutils_bench::{Channel, CountingAlloc, Table, producers_consumers, time_loop};
 use asyncutils_core::queues::{SmartPriorityQueue, SmartQueue};
 use tokio::runtime::{Builder, Runtime};
 
@@ -38,24 +37,15 @@ use tokio::runtime::{Builder, Runtime};
 static ALLOC: CountingAlloc = CountingAlloc;
 
 /// A bounded FIFO channel, as the workloads use it.
-trait Chan: 'static {
-    type Tx: Clone + Send + Sync + 'static;
-    type Rx: Clone + Send + Sync + 'static;
+trait Chan: Channel {
     fn pair(cap: usize) -> (Self::Tx, Self::Rx);
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = ()> + Send + '_;
-    fn recv(rx: &Self::Rx) -> impl Future<Output = u64> + Send + '_;
 }
 
 struct Ours;
 
-impl Chan for Ours {
+impl Channel for Ours {
     type Tx = Arc<SmartQueue<u64>>;
     type Rx = Arc<SmartQueue<u64>>;
-
-    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
-        let q = Arc::new(SmartQueue::bounded(cap).expect("capacity"));
-        (q.clone(), q)
-    }
 
     async fn send(tx: &Self::Tx, v: u64) {
         tx.put(v).await.expect("open");
@@ -66,15 +56,18 @@ impl Chan for Ours {
     }
 }
 
+impl Chan for Ours {
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
+        let q = Arc::new(SmartQueue::bounded(cap).expect("capacity"));
+        (q.clone(), q)
+    }
+}
+
 struct AsyncChannel;
 
-impl Chan for AsyncChannel {
+impl Channel for AsyncChannel {
     type Tx = async_channel::Sender<u64>;
     type Rx = async_channel::Receiver<u64>;
-
-    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
-        async_channel::bounded(cap)
-    }
 
     async fn send(tx: &Self::Tx, v: u64) {
         tx.send(v).await.expect("receiver alive");
@@ -85,15 +78,17 @@ impl Chan for AsyncChannel {
     }
 }
 
+impl Chan for AsyncChannel {
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
+        async_channel::bounded(cap)
+    }
+}
+
 struct Flume;
 
-impl Chan for Flume {
+impl Channel for Flume {
     type Tx = flume::Sender<u64>;
     type Rx = flume::Receiver<u64>;
-
-    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
-        flume::bounded(cap)
-    }
 
     async fn send(tx: &Self::Tx, v: u64) {
         tx.send_async(v).await.expect("receiver alive");
@@ -104,45 +99,15 @@ impl Chan for Flume {
     }
 }
 
+impl Chan for Flume {
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
+        flume::bounded(cap)
+    }
+}
+
 /// `producers` tasks send and `consumers` tasks receive `n` items in all.
 fn run<C: Chan>(rt: &Runtime, cap: usize, producers: u64, consumers: u64, n: u64) -> Duration {
-    let (tx, rx) = C::pair(cap);
-    let start = Instant::now();
-    let sum = rt.block_on(async move {
-        let receivers: Vec<_> = split(n, consumers)
-            .map(|count| {
-                let rx = rx.clone();
-                tokio::spawn(async move {
-                    let mut sum = 0u64;
-                    for _ in 0..count {
-                        sum = sum.wrapping_add(C::recv(&rx).await);
-                    }
-                    sum
-                })
-            })
-            .collect();
-        let senders: Vec<_> = split(n, producers)
-            .map(|count| {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    for i in 0..count {
-                        C::send(&tx, i).await;
-                    }
-                })
-            })
-            .collect();
-        for s in senders {
-            s.await.expect("producer panicked");
-        }
-        let mut sum = 0u64;
-        for r in receivers {
-            sum = sum.wrapping_add(r.await.expect("consumer panicked"));
-        }
-        sum
-    });
-    let took = start.elapsed();
-    black_box(sum);
-    took
+    producers_consumers::<C>(rt, C::pair(cap), producers, consumers, n)
 }
 
 /// tokio's `mpsc` in the single-producer, single-consumer workload.
