@@ -1032,9 +1032,7 @@ impl<T, P: Ord + 'static> SmartQueue<T, UserPriority<P>> {
 
 /// Future returned by [`SmartQueue::get`].
 ///
-/// # Panics
-///
-/// If polled again after it completed.
+/// Polled again after it completed, it starts a new get.
 ///
 /// # Cancellation
 ///
