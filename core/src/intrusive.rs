@@ -46,10 +46,11 @@ pub(crate) struct Node<D = ()> {
     _pinned: PhantomPinned,
 }
 
-// SAFETY: a node's fields are only touched by holders of the lock that
+// SAFETY: a node's links are only touched by holders of the lock that
 // guards the list it is (or was last) linked into, whatever thread they run
-// on; the waker in it is `Send + Sync`.
-unsafe impl<D: Send> Send for Node<D> {}
+// on; the waker in it is `Send + Sync`. Its data is read through the list
+// from other threads while its owner may hold it, hence `D: Sync` too.
+unsafe impl<D: Send + Sync> Send for Node<D> {}
 // SAFETY: as for `Send`: a shared `&Node` gives access to nothing without
 // that lock.
 unsafe impl<D: Sync> Sync for Node<D> {}
