@@ -241,9 +241,9 @@ impl<T> Store<T, T> for LifoStore<T> {
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Ranked<K, T> {
-    key: K,
-    seq: u64,
-    item: T,
+    pub(crate) key: K,
+    pub(crate) seq: u64,
+    pub(crate) item: T,
 }
 
 impl<K: Ord, T> PartialEq for Ranked<K, T> {
@@ -269,7 +269,7 @@ impl<K: Ord, T> Ord for Ranked<K, T> {
 /// The item is its own key.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct SelfKey<T>(T);
+pub struct SelfKey<T>(pub(crate) T);
 
 impl<T: Ord> PartialEq for SelfKey<T> {
     fn eq(&self, other: &Self) -> bool {

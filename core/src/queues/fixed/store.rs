@@ -2,12 +2,10 @@
 //! `heapless` collections, so nothing is allocated and an empty store is a
 //! constant (which keeps `FixedQueue::new` a `const fn`).
 
-use core::cmp::Ordering;
-
-use heapless::binary_heap::{BinaryHeap, Min};
+use heapless::binary_heap::{BinaryHeap, Max};
 use heapless::{Deque, Vec};
 
-use crate::queues::order::{Fifo, Lifo, Order, Priority, UserPriority};
+use crate::queues::order::{Fifo, Lifo, Order, Priority, Ranked, SelfKey, UserPriority};
 
 /// The orders a [`FixedQueue`](super::FixedQueue) can serve items in: the
 /// same [`Fifo`], [`Lifo`], [`Priority`] and [`UserPriority`] as
@@ -91,69 +89,14 @@ impl<T, const N: usize> FixedStore<T, T> for Vec<T, N> {
     }
 }
 
-/// An entry ordered by `key`, then by arrival: the heap pops the smallest
-/// key first, ties in arrival order.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Ranked<K, T> {
-    key: K,
-    seq: u64,
-    item: T,
-}
-
-impl<K: Ord, T> PartialEq for Ranked<K, T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl<K: Ord, T> Eq for Ranked<K, T> {}
-
-impl<K: Ord, T> PartialOrd for Ranked<K, T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<K: Ord, T> Ord for Ranked<K, T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key).then(self.seq.cmp(&other.seq))
-    }
-}
-
-/// The item is its own key.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct ByItem<T> {
-    item: T,
-    seq: u64,
-}
-
-impl<T: Ord> PartialEq for ByItem<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl<T: Ord> Eq for ByItem<T> {}
-
-impl<T: Ord> PartialOrd for ByItem<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<T: Ord> Ord for ByItem<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.item.cmp(&other.item).then(self.seq.cmp(&other.seq))
-    }
-}
+// The priority entries are the alloc stores' `Ranked`, ordered so that a
+// max-heap pops the smallest key first, ties in arrival order.
 
 impl<T: Ord> FixedOrder<T> for Priority {
-    type Fixed<const N: usize> = BinaryHeap<ByItem<T>, Min, N>;
+    type Fixed<const N: usize> = BinaryHeap<Ranked<SelfKey<T>, ()>, Max, N>;
 }
 
-impl<T: Ord, const N: usize> FixedStore<T, T> for BinaryHeap<ByItem<T>, Min, N> {
+impl<T: Ord, const N: usize> FixedStore<T, T> for BinaryHeap<Ranked<SelfKey<T>, ()>, Max, N> {
     const EMPTY: Self = BinaryHeap::new();
 
     #[inline]
@@ -163,25 +106,30 @@ impl<T: Ord, const N: usize> FixedStore<T, T> for BinaryHeap<ByItem<T>, Min, N> 
 
     #[inline]
     fn push(&mut self, input: T, seq: u64) {
-        let pushed = BinaryHeap::push(self, ByItem { item: input, seq });
+        let entry = Ranked {
+            key: SelfKey(input),
+            seq,
+            item: (),
+        };
+        let pushed = BinaryHeap::push(self, entry);
         debug_assert!(pushed.is_ok(), "caller checked for room");
     }
 
     #[inline]
     fn pop(&mut self) -> Option<T> {
-        BinaryHeap::pop(self).map(|e| e.item)
+        BinaryHeap::pop(self).map(|e| e.key.0)
     }
 
     fn peek(&self) -> Option<&T> {
-        BinaryHeap::peek(self).map(|e| &e.item)
+        BinaryHeap::peek(self).map(|e| &e.key.0)
     }
 }
 
 impl<T, P: Ord + 'static> FixedOrder<T> for UserPriority<P> {
-    type Fixed<const N: usize> = BinaryHeap<Ranked<P, T>, Min, N>;
+    type Fixed<const N: usize> = BinaryHeap<Ranked<P, T>, Max, N>;
 }
 
-impl<T, P: Ord, const N: usize> FixedStore<T, (T, P)> for BinaryHeap<Ranked<P, T>, Min, N> {
+impl<T, P: Ord, const N: usize> FixedStore<T, (T, P)> for BinaryHeap<Ranked<P, T>, Max, N> {
     const EMPTY: Self = BinaryHeap::new();
 
     #[inline]
