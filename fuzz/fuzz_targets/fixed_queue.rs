@@ -1,6 +1,8 @@
-//! Fuzzes `FixedQueue<T, N>` (FIFO), for capacities 1, 2, 3 and 5, with an
-//! arbitrary interleaving of waiting and non-waiting operations, and checks
-//! every result against a reference model.
+//! Fuzzes `FixedQueue<T, N, O>` in every order — [`Fifo`], [`Lifo`],
+//! [`Priority`] and [`UserPriority<u8>`] — for capacities 1, 2, 3 and 5
+//! (order and capacity chosen by the input), with an arbitrary interleaving
+//! of waiting and non-waiting operations, and checks every result against
+//! a reference model of that order.
 //!
 //! # What runs
 //!
@@ -10,29 +12,44 @@
 //! drop one at any point (the cancellation check); `try_put`, `push`,
 //! `try_get`, `peek`, `drain_into`, `clear`, `close`, `shutdown_into`; and
 //! `Settle`, which plays an executor: it polls every woken future until
-//! none is. Every value put is fresh, so a value received names exactly
-//! the put that gave it.
+//! none is. Puts go through the generic `put_input`, `try_put_input` and
+//! `push_input`.
+//!
+//! Every item put is fresh: an [`Item`] has a unique `id`, so an item
+//! received names exactly the put that gave it, and a `key` of 0..4 taken
+//! from the op, so that keys collide often. [`Priority`] orders items by
+//! their key alone (`Item`'s `Ord` ignores the id); [`UserPriority`] is
+//! given the key as the priority (and must hand it back with a refused
+//! item). Results are compared by id, so a tie broken the wrong way fails.
 //!
 //! # The model
 //!
-//! * `items`: a FIFO of at most `N` values.
-//! * Getters wait in a FIFO line. Whenever an item comes in and items
-//!   outnumber the getters already served, the front waiting getter is
-//!   served (taken off the line, counted in `served_gets`, woken). A fresh
-//!   get or `try_get` takes only if items outnumber the served getters; a
-//!   served getter takes any item at its next poll, or goes back to the
-//!   front of the line if there is none. A served getter that is dropped
-//!   passes its turn on. Putters mirror this with free room.
-//! * `push` never waits: on a full queue it displaces the oldest item and
-//!   serves nobody; otherwise it takes free room even if promised to a
-//!   served putter (who then goes back to the front of its line).
-//! * `peek` shows the oldest item, promised or not.
-//! * `drain_into` / `clear` take items as `try_get` does, one at a time.
+//! * `items`: at most `N` items in the order's own model ([`ModelStore`]):
+//!   a `VecDeque` (FIFO), a `Vec` used as a stack (LIFO), or a `Vec` kept
+//!   sorted by key, each new item inserted after every item of an equal
+//!   key (both priority orders: smallest key first, ties in arrival order).
+//!   "Next in line" is the front of that model.
+//! * Getters wait in a FIFO line, whatever the order of the items.
+//!   Whenever an item comes in and items outnumber the getters already
+//!   served, the front waiting getter is served (taken off the line,
+//!   counted in `served_gets`, woken). A fresh get or `try_get` takes only
+//!   if items outnumber the served getters; a served getter takes the item
+//!   next in line at its next poll (whichever that is by then), or goes
+//!   back to the front of the line if there is none. A served getter that
+//!   is dropped passes its turn on. Putters mirror this with free room.
+//! * `push` never waits: on a full queue it displaces the item next in
+//!   line (then inserts its own) and serves nobody; otherwise it takes free
+//!   room even if promised to a served putter (who then goes back to the
+//!   front of its line).
+//! * `peek` shows the item next in line, promised or not.
+//! * `drain_into` / `clear` take items as `try_get` does, one at a time, so
+//!   `drain_into` yields them in the order's order.
 //! * `close` fails every waiting putter at once (taken off the line,
 //!   woken), and lets gets drain: waiting getters are released (woken, to
 //!   fail) only once the closed queue is empty. A served waiter is not
 //!   released: it fails (a putter) or takes (a getter) at its next poll.
-//! * `shutdown_into` releases everyone and hands the items back in order.
+//! * `shutdown_into` releases everyone and hands the items back in the
+//!   order's order.
 //!
 //! Wake-ups are checked exactly: a future the model served or released
 //! must have been woken through the waker of its latest poll, and no other
@@ -41,8 +58,8 @@
 //!
 //! Items count themselves alive: at every step the items alive are those in
 //! the queue plus those held by live put futures, and once the queue is
-//! dropped none is, so a slot the ring forgets (a leak) or drops twice
-//! fails the target. At the end every value is accounted for exactly once:
+//! dropped none is, so a slot the store forgets (a leak) or drops twice
+//! fails the target. At the end every item is accounted for exactly once:
 //! received (by a get, `try_get` or `drain_into`), given back (a refused or
 //! failed put, `shutdown_into`), displaced by `push`, cleared, or dropped
 //! with its put future.
@@ -50,14 +67,17 @@
 #![no_main]
 
 use std::cell::Cell;
+use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use arbitrary::Arbitrary;
 use asyncutils_core::queues::{
-    ClosedError, FixedGet, FixedPut, FixedQueue, TryGetError, TryPutError,
+    ClosedError, Fifo, FixedGet, FixedOrder, FixedPut, FixedQueue, Lifo, Priority, TryGetError,
+    TryPutError, UserPriority,
 };
 use asyncutils_fuzz::FlagWakers;
 use libfuzzer_sys::fuzz_target;
@@ -66,20 +86,25 @@ thread_local! {
     static ALIVE: Cell<i64> = const { Cell::new(0) };
 }
 
-/// An item that counts how many of its kind are alive.
-#[derive(Debug, PartialEq, Eq)]
-struct Item(u32);
+/// An item that counts how many of its kind are alive. Its `Ord` (and so
+/// its `Eq`) looks at `key` alone: `id` names it, and is what the checks
+/// compare.
+#[derive(Debug)]
+struct Item {
+    key: u8,
+    id: u32,
+}
 
 impl Item {
-    fn new(v: u32) -> Self {
+    fn new(key: u8, id: u32) -> Self {
         ALIVE.with(|a| a.set(a.get() + 1));
-        Item(v)
+        Item { key, id }
     }
 }
 
 impl Clone for Item {
     fn clone(&self) -> Self {
-        Item::new(self.0)
+        Item::new(self.key, self.id)
     }
 }
 
@@ -89,18 +114,41 @@ impl Drop for Item {
     }
 }
 
+impl PartialEq for Item {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Item {}
+
+impl PartialOrd for Item {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Item {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 fn alive() -> i64 {
     ALIVE.with(Cell::get)
 }
 
+/// Keys (and user priorities) are 0..4, so that they collide often.
+const KEYS: u8 = 4;
+
 #[derive(Debug, Arbitrary)]
 enum Op {
-    Put { poll: bool },
+    Put { poll: bool, key: u8 },
     Get { poll: bool },
     Poll { idx: u8, alt: bool },
     Drop { idx: u8 },
-    TryPut,
-    Push,
+    TryPut { key: u8 },
+    Push { key: u8 },
     TryGet,
     Peek,
     Drain,
@@ -112,33 +160,186 @@ enum Op {
 
 #[derive(Debug, Arbitrary)]
 struct Input {
-    capacity: u8,
+    /// The order (low two bits) and the capacity (the next two).
+    shape: u8,
     ops: Vec<Op>,
 }
 
 fuzz_target!(|input: Input| {
     ALIVE.with(|a| a.set(0));
-    match input.capacity % 4 {
-        0 => run::<1>(input.ops),
-        1 => run::<2>(input.ops),
-        2 => run::<3>(input.ops),
-        _ => run::<5>(input.ops),
+    let capacity = input.shape >> 2;
+    match input.shape % 4 {
+        0 => run_order::<Fifo>(capacity, input.ops),
+        1 => run_order::<Lifo>(capacity, input.ops),
+        2 => run_order::<Priority>(capacity, input.ops),
+        _ => run_order::<UserPriority<u8>>(capacity, input.ops),
     }
 });
 
-// === the futures under test ===
-
-enum Handle<'a, const N: usize> {
-    Get(Pin<Box<FixedGet<'a, Item, N>>>),
-    Put(Pin<Box<FixedPut<'a, Item, N>>>),
+fn run_order<O: Checked>(capacity: u8, ops: Vec<Op>) {
+    match capacity % 4 {
+        0 => run::<O, 1>(ops),
+        1 => run::<O, 2>(ops),
+        2 => run::<O, 3>(ops),
+        _ => run::<O, 5>(ops),
+    }
 }
 
-struct Live<'a, const N: usize> {
+// === the orders and their models ===
+
+/// An order under test: how an item goes in (its `Input`), how a refused
+/// input comes back, and the model of its item store.
+trait Checked: FixedOrder<Item, Input: Debug> {
+    type Model: ModelStore;
+
+    /// The input a put of `item` takes (the item, or the item with its key
+    /// as the priority).
+    fn input(item: Item) -> Self::Input;
+
+    /// The item of an input given back, checking that the input is whole.
+    fn given_back(input: Self::Input) -> Item;
+}
+
+impl Checked for Fifo {
+    type Model = VecDeque<u32>;
+
+    fn input(item: Item) -> Item {
+        item
+    }
+
+    fn given_back(item: Item) -> Item {
+        item
+    }
+}
+
+impl Checked for Lifo {
+    type Model = Vec<u32>;
+
+    fn input(item: Item) -> Item {
+        item
+    }
+
+    fn given_back(item: Item) -> Item {
+        item
+    }
+}
+
+impl Checked for Priority {
+    type Model = Sorted;
+
+    fn input(item: Item) -> Item {
+        item
+    }
+
+    fn given_back(item: Item) -> Item {
+        item
+    }
+}
+
+impl Checked for UserPriority<u8> {
+    type Model = Sorted;
+
+    fn input(item: Item) -> (Item, u8) {
+        let key = item.key;
+        (item, key)
+    }
+
+    fn given_back((item, priority): (Item, u8)) -> Item {
+        assert_eq!(
+            priority, item.key,
+            "item {} given back with another priority",
+            item.id
+        );
+        item
+    }
+}
+
+/// The model of an order's items, by id ("next" means next in line).
+trait ModelStore: Default {
+    fn len(&self) -> usize;
+    fn push(&mut self, key: u8, id: u32);
+    fn pop(&mut self) -> Option<u32>;
+    fn peek(&self) -> Option<u32>;
+}
+
+impl ModelStore for VecDeque<u32> {
+    fn len(&self) -> usize {
+        VecDeque::len(self)
+    }
+
+    fn push(&mut self, _key: u8, id: u32) {
+        self.push_back(id);
+    }
+
+    fn pop(&mut self) -> Option<u32> {
+        self.pop_front()
+    }
+
+    fn peek(&self) -> Option<u32> {
+        self.front().copied()
+    }
+}
+
+impl ModelStore for Vec<u32> {
+    fn len(&self) -> usize {
+        <[u32]>::len(self)
+    }
+
+    fn push(&mut self, _key: u8, id: u32) {
+        Vec::push(self, id);
+    }
+
+    fn pop(&mut self) -> Option<u32> {
+        Vec::pop(self)
+    }
+
+    fn peek(&self) -> Option<u32> {
+        self.last().copied()
+    }
+}
+
+/// `(key, id)` sorted by key, equal keys in arrival order: a new item goes
+/// after every item whose key is not larger.
+#[derive(Default)]
+struct Sorted(Vec<(u8, u32)>);
+
+impl ModelStore for Sorted {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn push(&mut self, key: u8, id: u32) {
+        let at = self.0.partition_point(|&(k, _)| k <= key);
+        self.0.insert(at, (key, id));
+    }
+
+    fn pop(&mut self) -> Option<u32> {
+        if self.0.is_empty() {
+            None
+        } else {
+            Some(self.0.remove(0).1)
+        }
+    }
+
+    fn peek(&self) -> Option<u32> {
+        self.0.first().map(|&(_, id)| id)
+    }
+}
+
+// === the futures under test ===
+
+enum Handle<'a, O: Checked, const N: usize> {
+    Get(Pin<Box<FixedGet<'a, Item, N, O>>>),
+    Put(Pin<Box<FixedPut<'a, Item, N, O>>>),
+}
+
+struct Live<'a, O: Checked, const N: usize> {
     id: usize,
-    handle: Handle<'a, N>,
+    handle: Handle<'a, O, N>,
     wakers: FlagWakers,
 }
 
+/// What a poll gave, items by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Pending,
@@ -148,20 +349,20 @@ enum Outcome {
     PutClosed(u32),
 }
 
-impl<const N: usize> Live<'_, N> {
+impl<O: Checked, const N: usize> Live<'_, O, N> {
     fn poll(&mut self, alt: bool) -> Outcome {
         let waker = self.wakers.for_poll(alt);
         let mut cx = Context::from_waker(waker);
         match &mut self.handle {
             Handle::Get(f) => match f.as_mut().poll(&mut cx) {
                 Poll::Pending => Outcome::Pending,
-                Poll::Ready(Ok(item)) => Outcome::GetOk(item.0),
+                Poll::Ready(Ok(item)) => Outcome::GetOk(item.id),
                 Poll::Ready(Err(ClosedError(()))) => Outcome::GetClosed,
             },
             Handle::Put(f) => match f.as_mut().poll(&mut cx) {
                 Poll::Pending => Outcome::Pending,
                 Poll::Ready(Ok(())) => Outcome::PutOk,
-                Poll::Ready(Err(ClosedError(item))) => Outcome::PutClosed(item.0),
+                Poll::Ready(Err(ClosedError(input))) => Outcome::PutClosed(O::given_back(input).id),
             },
         }
     }
@@ -191,9 +392,11 @@ enum QState {
     Shutdown,
 }
 
-struct Model {
+struct Model<S: ModelStore> {
     capacity: usize,
-    items: VecDeque<u32>,
+    items: S,
+    /// The key of every item made, by id - 1.
+    keys: Vec<u8>,
     state: QState,
     /// Per live future: its state and whether it must have been woken since
     /// its latest poll.
@@ -204,7 +407,7 @@ struct Model {
     served_puts: usize,
 }
 
-impl Model {
+impl<S: ModelStore> Model<S> {
     fn state(&mut self, id: usize) -> &mut FState {
         &mut self.futures.get_mut(&id).expect("known future").0
     }
@@ -220,9 +423,15 @@ impl Model {
     fn closed_for_gets(&self) -> bool {
         match self.state {
             QState::Open => false,
-            QState::Closed => self.items.is_empty(),
+            QState::Closed => self.items.len() == 0,
             QState::Shutdown => true,
         }
+    }
+
+    /// Stores `v` in its order, room or not (the caller checked).
+    fn store(&mut self, v: u32) {
+        let key = self.keys[v as usize - 1];
+        self.items.push(key, v);
     }
 
     fn insert(&mut self, v: u32) {
@@ -230,16 +439,16 @@ impl Model {
             self.items.len() < self.capacity,
             "model: insert into a full queue"
         );
-        self.items.push_back(v);
+        self.store(v);
         self.serve_getter();
     }
 
-    /// Takes the oldest item, serves a putter for the freed room, and
-    /// releases the getters if a closed queue just ran dry.
+    /// Takes the item next in line, serves a putter for the freed room,
+    /// and releases the getters if a closed queue just ran dry.
     fn take(&mut self) -> u32 {
-        let v = self.items.pop_front().expect("an item");
+        let v = self.items.pop().expect("an item");
         self.serve_putter();
-        if self.state == QState::Closed && self.items.is_empty() {
+        if self.state == QState::Closed && self.items.len() == 0 {
             self.release_gets();
         }
         v
@@ -304,7 +513,7 @@ impl Model {
                 let free = if fresh {
                     self.items.len() > self.served_gets
                 } else {
-                    !self.items.is_empty()
+                    self.items.len() > 0
                 };
                 if self.closed_for_gets() {
                     Outcome::GetClosed
@@ -402,7 +611,7 @@ impl Model {
 
 // === the driver ===
 
-/// What became of a value.
+/// What became of an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     /// Taken by a get, `try_get` or `drain_into`.
@@ -419,22 +628,25 @@ enum Fate {
     DroppedWithPut,
 }
 
-struct Harness<'a, const N: usize> {
-    q: &'a FixedQueue<Item, N>,
-    live: Vec<Live<'a, N>>,
-    model: Model,
+struct Harness<'a, O: Checked, const N: usize> {
+    q: &'a FixedQueue<Item, N, O>,
+    live: Vec<Live<'a, O, N>>,
+    model: Model<O::Model>,
     next_id: usize,
     next_value: u32,
-    /// Values that went into the queue.
+    /// Items that went into the queue, by id - 1.
     inserted: Vec<bool>,
     fates: HashMap<u32, Fate>,
 }
 
-impl<'a, const N: usize> Harness<'a, N> {
-    fn fresh(&mut self) -> u32 {
+impl<'a, O: Checked, const N: usize> Harness<'a, O, N> {
+    /// A new item with `key % KEYS` and a fresh id.
+    fn fresh(&mut self, key: u8) -> Item {
         self.next_value += 1;
         self.inserted.push(false);
-        self.next_value
+        let key = key % KEYS;
+        self.model.keys.push(key);
+        Item::new(key, self.next_value)
     }
 
     fn inserted(&mut self, v: u32) {
@@ -457,7 +669,7 @@ impl<'a, const N: usize> Harness<'a, N> {
             }
         }
         if let Some(old) = self.fates.insert(v, fate) {
-            panic!("value {v}: {old:?}, then {fate:?}");
+            panic!("item {v}: {old:?}, then {fate:?}");
         }
     }
 
@@ -496,7 +708,7 @@ impl<'a, const N: usize> Harness<'a, N> {
         drop(live);
     }
 
-    fn new_live(&mut self, handle: Handle<'a, N>, state: FState, poll: bool) {
+    fn new_live(&mut self, handle: Handle<'a, O, N>, state: FState, poll: bool) {
         let id = self.next_id;
         self.next_id += 1;
         self.model.futures.insert(id, (state, false));
@@ -512,9 +724,10 @@ impl<'a, const N: usize> Harness<'a, N> {
 
     fn step(&mut self, op: Op) {
         match op {
-            Op::Put { poll } => {
-                let v = self.fresh();
-                let handle = Handle::Put(Box::pin(self.q.put(Item::new(v))));
+            Op::Put { poll, key } => {
+                let item = self.fresh(key);
+                let v = item.id;
+                let handle = Handle::Put(Box::pin(self.q.put_input(O::input(item))));
                 self.new_live(handle, FState::PutUnpolled(v), poll);
             }
             Op::Get { poll } => {
@@ -531,9 +744,10 @@ impl<'a, const N: usize> Harness<'a, N> {
                     self.drop_future(usize::from(idx) % self.live.len());
                 }
             }
-            Op::TryPut => {
-                let v = self.fresh();
-                let result = self.q.try_put(Item::new(v));
+            Op::TryPut { key } => {
+                let item = self.fresh(key);
+                let v = item.id;
+                let result = self.q.try_put_input(O::input(item));
                 let m = &mut self.model;
                 match result {
                     Ok(()) => {
@@ -544,13 +758,15 @@ impl<'a, const N: usize> Harness<'a, N> {
                         m.insert(v);
                         self.inserted(v);
                     }
-                    Err(TryPutError::Closed(item)) => {
-                        assert!(m.state != QState::Open && item.0 == v, "try_put closed");
+                    Err(TryPutError::Closed(input)) => {
+                        let back = O::given_back(input).id;
+                        assert!(m.state != QState::Open && back == v, "try_put closed");
                         self.fate(v, Fate::Refused);
                     }
-                    Err(TryPutError::Full(item)) => {
+                    Err(TryPutError::Full(input)) => {
+                        let back = O::given_back(input).id;
                         assert!(
-                            m.state == QState::Open && m.room() <= m.served_puts && item.0 == v,
+                            m.state == QState::Open && m.room() <= m.served_puts && back == v,
                             "try_put full"
                         );
                         self.fate(v, Fate::Refused);
@@ -558,30 +774,33 @@ impl<'a, const N: usize> Harness<'a, N> {
                     Err(e) => panic!("try_put: unexpected {e:?}"),
                 }
             }
-            Op::Push => {
-                let v = self.fresh();
-                let result = self.q.push(Item::new(v));
+            Op::Push { key } => {
+                let item = self.fresh(key);
+                let v = item.id;
+                let result = self.q.push_input(O::input(item));
                 let m = &mut self.model;
                 match result {
                     Ok(popped) => {
                         assert!(m.state == QState::Open, "push accepted {v} when closed");
                         let expected = if m.items.len() == m.capacity {
-                            let p = m.items.pop_front();
-                            m.items.push_back(v);
+                            // Displace the item next in line, then store.
+                            let p = m.items.pop();
+                            m.store(v);
                             p
                         } else {
                             m.insert(v);
                             None
                         };
-                        let popped = popped.map(|i| i.0);
+                        let popped = popped.map(|i| i.id);
                         assert_eq!(popped, expected, "push displaced");
                         self.inserted(v);
                         if let Some(p) = popped {
                             self.fate(p, Fate::Displaced);
                         }
                     }
-                    Err(TryPutError::Closed(item)) => {
-                        assert!(m.state != QState::Open && item.0 == v, "push closed");
+                    Err(TryPutError::Closed(input)) => {
+                        let back = O::given_back(input).id;
+                        assert!(m.state != QState::Open && back == v, "push closed");
                         self.fate(v, Fate::Refused);
                     }
                     Err(e) => panic!("push: unexpected {e:?}"),
@@ -589,7 +808,7 @@ impl<'a, const N: usize> Harness<'a, N> {
             }
             Op::TryGet => {
                 let expected = self.model.try_get();
-                let actual = self.q.try_get().map(|i| i.0);
+                let actual = self.q.try_get().map(|i| i.id);
                 assert_eq!(actual, expected, "try_get");
                 if let Ok(v) = actual {
                     self.fate(v, Fate::Received);
@@ -600,10 +819,10 @@ impl<'a, const N: usize> Harness<'a, N> {
                 let expected = if m.closed_for_gets() {
                     Err(TryGetError::Closed)
                 } else {
-                    m.items.front().copied().ok_or(TryGetError::Empty)
+                    m.items.peek().ok_or(TryGetError::Empty)
                 };
                 let before = alive();
-                let actual = self.q.peek().map(|i| i.0);
+                let actual = self.q.peek().map(|i| i.id);
                 assert_eq!(actual, expected, "peek");
                 assert_eq!(alive(), before, "peek's clone was not dropped");
             }
@@ -615,7 +834,7 @@ impl<'a, const N: usize> Harness<'a, N> {
                 if matches!(op, Op::Drain) {
                     let mut out = Vec::new();
                     let n = self.q.drain_into(&mut out);
-                    let got: Vec<u32> = out.iter().map(|i| i.0).collect();
+                    let got: Vec<u32> = out.iter().map(|i| i.id).collect();
                     assert_eq!(n, got.len(), "drain_into count");
                     assert_eq!(got, expected, "drain_into");
                     for v in got {
@@ -645,12 +864,12 @@ impl<'a, const N: usize> Harness<'a, N> {
             Op::Shutdown => {
                 let mut out = Vec::new();
                 let n = self.q.shutdown_into(&mut out);
-                let got: Vec<u32> = out.iter().map(|i| i.0).collect();
+                let got: Vec<u32> = out.iter().map(|i| i.id).collect();
                 let m = &mut self.model;
                 m.state = QState::Shutdown;
                 m.release_puts();
                 m.release_gets();
-                let expected: Vec<u32> = m.items.drain(..).collect();
+                let expected: Vec<u32> = std::iter::from_fn(|| m.items.pop()).collect();
                 assert_eq!(n, got.len(), "shutdown_into count");
                 assert_eq!(got, expected, "shutdown_into");
                 for v in got {
@@ -684,19 +903,22 @@ impl<'a, const N: usize> Harness<'a, N> {
 
     fn check(&self) {
         let m = &self.model;
-        assert_eq!(self.q.len(), m.items.len(), "len");
-        assert_eq!(self.q.remaining_capacity(), N - m.items.len(), "room");
+        let len = m.items.len();
+        assert_eq!(self.q.len(), len, "len");
+        assert_eq!(self.q.is_empty(), len == 0, "is_empty");
+        assert_eq!(self.q.is_full(), len == N, "is_full");
+        assert_eq!(self.q.remaining_capacity(), N - len, "room");
         assert_eq!(self.q.is_closed(), m.state != QState::Open, "is_closed");
         assert_eq!(self.q.waiting_getters(), m.gets.len(), "waiting getters");
         assert_eq!(self.q.waiting_putters(), m.puts.len(), "waiting putters");
         // Model invariants: nobody waits in line for what is free.
         if m.state != QState::Shutdown {
             assert!(
-                m.gets.is_empty() || m.items.len() <= m.served_gets,
+                m.gets.is_empty() || len <= m.served_gets,
                 "model: a getter waits while an item is free"
             );
             assert!(
-                m.served_gets <= m.items.len(),
+                m.served_gets <= len,
                 "model: more served getters than items"
             );
         }
@@ -730,7 +952,7 @@ impl<'a, const N: usize> Harness<'a, N> {
                 );
             }
         }
-        let held = i64::try_from(m.items.len() + m.held_by_puts()).expect("small");
+        let held = i64::try_from(len + m.held_by_puts()).expect("small");
         assert_eq!(
             alive(),
             held,
@@ -745,19 +967,20 @@ impl<'a, const N: usize> Harness<'a, N> {
         }
         self.step(Op::Shutdown);
         for v in 1..=self.next_value {
-            assert!(self.fates.contains_key(&v), "value {v} unaccounted for");
+            assert!(self.fates.contains_key(&v), "item {v} unaccounted for");
         }
     }
 }
 
-fn run<const N: usize>(ops: Vec<Op>) {
-    let queue = FixedQueue::<Item, N>::new();
+fn run<O: Checked, const N: usize>(ops: Vec<Op>) {
+    let queue = FixedQueue::<Item, N, O>::new();
     let mut h = Harness {
         q: &queue,
         live: Vec::new(),
         model: Model {
             capacity: N,
-            items: VecDeque::new(),
+            items: O::Model::default(),
+            keys: Vec::new(),
             state: QState::Open,
             futures: HashMap::new(),
             gets: VecDeque::new(),
