@@ -19,12 +19,22 @@
 //! * `items`: `(key, seq, value)`; the next in line is the smallest `seq`
 //!   (FIFO), the largest `seq` (LIFO), the smallest `(value, seq)`
 //!   (priority) or the smallest `(priority, seq)` (user priority).
-//! * Getters wait in a FIFO line; when items outnumber the getters already
-//!   woken ("notified"), the front waiting getter is notified (and must be
-//!   woken). A fresh get or `try_get` takes only if items outnumber the
-//!   notified getters. A notified getter takes an item at its next poll if
-//!   there is one, and otherwise goes back to the front of the line; one
-//!   that is dropped passes its turn on. Putters mirror this with free room.
+//! * Getters wait in a FIFO line, and only while the queue is empty
+//!   (outside transactions): an item that arrives is handed at once to the
+//!   front waiting getter ("served", and must be woken), leaving the queue
+//!   and its room free (which may wake a putter). A served getter returns
+//!   its item at its next poll, whatever happened since. A fresh get or
+//!   `try_get` takes any item in the queue. When a served getter is
+//!   dropped, or a transaction opens, or on `shutdown`, every handed item
+//!   goes back ("reclaim": in its place by arrival; on top for LIFO, newest
+//!   handed first) and its getter back to the front of the line, not woken
+//!   again; then the line is served again (not for a transaction).
+//! * Putters wait in a FIFO line; when room exceeds the putters already
+//!   woken ("notified"), the front waiting putter is notified (and must be
+//!   woken). A fresh put or `try_put` takes only room beyond the notified
+//!   putters. A notified putter inserts at its next poll if there is room,
+//!   and otherwise goes back to the front of the line; one that is dropped
+//!   passes its turn on.
 //! * `push` never waits: on a full queue it removes the next item and
 //!   returns it. `close` fails puts and lets gets drain; `shutdown` fails
 //!   everything and returns the items; both wake every waiter.
@@ -101,6 +111,12 @@ trait FuzzOrder: Order<u32> + Sized {
     fn key(value: u32, prio: u8) -> u32;
     /// Index of the next item in line.
     fn next(items: &[(u32, u64, u32)]) -> Option<usize>;
+    /// The arrival number an item handed back is ranked by: its own, except
+    /// for LIFO, whose store puts it back on top.
+    fn given_back(seq: u64, next_seq: &mut u64) -> u64 {
+        let _ = next_seq;
+        seq
+    }
 }
 
 fn min_by<K: Ord>(items: &[(u32, u64, u32)], f: impl Fn(&(u32, u64, u32)) -> K) -> Option<usize> {
@@ -134,6 +150,10 @@ impl FuzzOrder for Lifo {
     }
     fn next(items: &[(u32, u64, u32)]) -> Option<usize> {
         min_by(items, |e| std::cmp::Reverse(e.1))
+    }
+    fn given_back(_: u64, next_seq: &mut u64) -> u64 {
+        *next_seq += 1;
+        *next_seq - 1
     }
 }
 
@@ -217,7 +237,8 @@ impl<O: FuzzOrder> Live<'_, O> {
 enum FState {
     GetUnpolled,
     GetWaiting,
-    GetNotified,
+    /// Holds the `(key, seq, value)` handed to it.
+    GetServed((u32, u64, u32)),
     /// `(key, value)`.
     PutUnpolled(u32, u32),
     PutWaiting(u32, u32),
@@ -243,6 +264,8 @@ struct Model<O> {
     state: QState,
     futures: HashMap<usize, (FState, bool)>,
     gets: VecDeque<usize>,
+    /// Served getters, in the order they were served.
+    served: VecDeque<usize>,
     puts: VecDeque<usize>,
     notified_gets: usize,
     notified_puts: usize,
@@ -266,7 +289,9 @@ impl<O: FuzzOrder> Model<O> {
     fn insert(&mut self, key: u32, value: u32) {
         self.items.push((key, self.seq, value));
         self.seq += 1;
-        self.notify_getter();
+        if self.notify_getter() {
+            self.notify_putter();
+        }
     }
 
     fn pop_next(&mut self) -> Option<(u32, u64, u32)> {
@@ -282,17 +307,33 @@ impl<O: FuzzOrder> Model<O> {
         v
     }
 
+    /// Hands the next item to the front waiting getter.
     fn notify_getter(&mut self) -> bool {
-        if self.txn.is_some() || self.items.len() <= self.notified_gets {
+        if self.txn.is_some() || self.gets.is_empty() || self.items.is_empty() {
             return false;
         }
-        let Some(g) = self.gets.pop_front() else {
-            return false;
-        };
-        *self.state(g) = FState::GetNotified;
+        let g = self.gets.pop_front().expect("non-empty");
+        let item = self.pop_next().expect("non-empty");
+        *self.state(g) = FState::GetServed(item);
+        self.served.push_back(g);
         self.notified_gets += 1;
         self.wake(g);
         true
+    }
+
+    /// Every handed item back, newest handed first; the getters back to the
+    /// front of the line (already woken: not woken again).
+    fn reclaim(&mut self) {
+        while let Some(g) = self.served.pop_back() {
+            let FState::GetServed((k, seq, v)) = *self.state(g) else {
+                unreachable!()
+            };
+            let seq = O::given_back(seq, &mut self.seq);
+            self.items.push((k, seq, v));
+            *self.state(g) = FState::GetWaiting;
+            self.notified_gets -= 1;
+            self.gets.push_front(g);
+        }
     }
 
     fn notify_putter(&mut self) -> bool {
@@ -340,7 +381,7 @@ impl<O: FuzzOrder> Model<O> {
             FState::GetUnpolled => {
                 if self.closed_for_gets() {
                     Outcome::GetClosed
-                } else if self.txn.is_none() && self.items.len() > self.notified_gets {
+                } else if self.txn.is_none() && !self.items.is_empty() {
                     Outcome::GetOk(self.take())
                 } else {
                     *self.state(id) = FState::GetWaiting;
@@ -356,17 +397,10 @@ impl<O: FuzzOrder> Model<O> {
                     Outcome::Pending
                 }
             }
-            FState::GetNotified => {
+            FState::GetServed((_, _, v)) => {
                 self.notified_gets -= 1;
-                if self.closed_for_gets() {
-                    Outcome::GetClosed
-                } else if self.txn.is_none() && !self.items.is_empty() {
-                    Outcome::GetOk(self.take())
-                } else {
-                    *self.state(id) = FState::GetWaiting;
-                    self.gets.push_front(id);
-                    Outcome::Pending
-                }
+                self.served.retain(|&g| g != id);
+                Outcome::GetOk(v)
             }
             FState::PutUnpolled(k, v) | FState::PutWaiting(k, v) | FState::PutNotified(k, v)
                 if self.state != QState::Open =>
@@ -412,9 +446,13 @@ impl<O: FuzzOrder> Model<O> {
         let (state, _) = self.futures.remove(&id).expect("known");
         match state {
             FState::GetWaiting => self.gets.retain(|&g| g != id),
-            FState::GetNotified => {
-                self.notified_gets -= 1;
-                self.notify_getter();
+            FState::GetServed(_) => {
+                // Back in the model's books first (it was removed above).
+                self.futures.insert(id, (state, false));
+                self.reclaim();
+                self.futures.remove(&id);
+                self.gets.retain(|&g| g != id);
+                self.rebalance();
             }
             FState::PutWaiting(..) => self.puts.retain(|&p| p != id),
             FState::PutNotified(..) => {
@@ -591,7 +629,7 @@ impl<'a, O: FuzzOrder> Harness<'a, O> {
                     Err(TryGetError::InTransaction)
                 } else if m.state == QState::Closed && m.items.is_empty() {
                     Err(TryGetError::Closed)
-                } else if m.items.len() <= m.notified_gets {
+                } else if m.items.is_empty() {
                     Err(TryGetError::Empty)
                 } else {
                     Ok(m.take())
@@ -682,6 +720,7 @@ impl<'a, O: FuzzOrder> Harness<'a, O> {
                 m.state = QState::Shutdown;
                 let mut expected = Vec::new();
                 if m.txn.is_none() {
+                    m.reclaim();
                     while let Some(e) = m.pop_next() {
                         expected.push(e.2);
                     }
@@ -697,6 +736,7 @@ impl<'a, O: FuzzOrder> Harness<'a, O> {
                 let m = &mut self.model;
                 assert_eq!(actual.is_ok(), m.txn.is_none(), "try_transaction");
                 if let Ok(txn) = actual {
+                    m.reclaim();
                     m.txn = Some((Vec::new(), m.items.len()));
                     self.txn = Some(txn);
                     self.txn_taken.clear();
@@ -791,10 +831,7 @@ impl<'a, O: FuzzOrder> Harness<'a, O> {
         for _ in 0..100_000 {
             let Some(index) = self.live.iter().position(|l| l.wakers.any_woken()) else {
                 if self.model.txn.is_none() {
-                    assert_eq!(
-                        self.model.notified_gets, 0,
-                        "a notified getter was not woken"
-                    );
+                    assert_eq!(self.model.notified_gets, 0, "a served getter was not woken");
                     assert_eq!(
                         self.model.notified_puts, 0,
                         "a notified putter was not woken"
@@ -825,7 +862,7 @@ impl<'a, O: FuzzOrder> Harness<'a, O> {
         // next `shutdown` call; every getter was woken to fail.)
         if m.txn.is_none() && m.state != QState::Shutdown {
             assert!(
-                m.gets.is_empty() || m.items.len() <= m.notified_gets,
+                m.gets.is_empty() || m.items.is_empty(),
                 "model: a getter waits while an item is free"
             );
         }
@@ -887,6 +924,7 @@ fn run<O: FuzzOrder>(cap: usize, ops: Vec<Op>) {
             state: QState::Open,
             futures: HashMap::new(),
             gets: VecDeque::new(),
+            served: VecDeque::new(),
             puts: VecDeque::new(),
             notified_gets: 0,
             notified_puts: 0,

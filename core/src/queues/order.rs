@@ -121,6 +121,9 @@ impl<T, P: Ord + 'static> Order<T> for UserPriority<P> {
     };
 }
 
+/// What the store of order `O` keeps per item.
+pub(crate) type Entry<T, O> = <<O as Order<T>>::Store as Store<T, <O as Order<T>>::Input>>::Entry;
+
 /// The storage of one order. Every method runs under the queue's lock.
 #[doc(hidden)]
 pub trait Store<T, In> {

@@ -2,21 +2,28 @@
 //!
 //! Implementation notes: one lock guards the store, the waiter slab and the
 //! counters. Putters waiting for room and getters waiting for an item form
-//! two FIFO queues in one slab (see `waitlist`). Items move only inside the
-//! poll of the operation that returns them, never into a waiter's slot: a
-//! getter that is woken is *notified* — taken off the queue and counted in
-//! `notified_gets` — and takes an item at its next poll. A fresh get (or
-//! `try_get`) takes an item only if items outnumber the notified getters,
-//! so nobody barges ahead of a getter that waited. The same holds for
-//! putters with free room and `notified_puts`. A notified waiter that is
-//! dropped passes its turn to the next one in line; a notified waiter that
-//! finds nothing (a transaction or `push` took it) goes back to the front
-//! of its queue. Hence a dropped get never loses an item and a dropped put
-//! never inserts one.
+//! two FIFO queues in one slab (see `waitlist`).
 //!
-//! Invariant outside transactions: `gets` non-empty implies
-//! `len <= notified_gets`, and `puts` non-empty implies
-//! `room <= notified_puts`.
+//! An item that arrives while getters wait is *handed over*: it leaves the
+//! store for the first waiting getter's slot, and that getter moves to the
+//! `served` queue (counted in `notified_gets`) until it runs and returns the
+//! item. So the store has room again at once, and a producer and a consumer
+//! trading items need one wake-up per item or less, not one each way.
+//! `reclaim` takes every handed item back, so the store and the line are as
+//! if nothing had been handed over: a transaction and `shutdown` start with
+//! it, and a served getter that is dropped triggers it and the getters left
+//! are served again (so items given back keep their order).
+//!
+//! Putters are *notified* instead: a putter woken for free room is taken
+//! off its queue and counted in `notified_puts`, and inserts at its next
+//! poll (its item stays in its future until then, so a dropped put never
+//! inserts it). A fresh put (or `try_put`) takes room only beyond what the
+//! notified putters are promised. A notified putter that is dropped passes
+//! its turn on; one that finds no room (a `push` or a returned item took
+//! it) goes back to the front of its queue.
+//!
+//! Invariants outside transactions: `gets` non-empty implies an empty
+//! store, and `puts` non-empty implies `room <= notified_puts`.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -25,7 +32,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use super::error::{ClosedError, TryGetError, TryPutError};
-use super::order::{Fifo, Lifo, Order, Priority, Store, UserPriority};
+use super::order::{Entry, Fifo, Lifo, Order, Priority, Store, UserPriority};
 use crate::audit::Value;
 use crate::error::InvalidArgument;
 use crate::loom::Mutex;
@@ -45,19 +52,27 @@ const PREALLOCATE: usize = 1024;
 ///
 /// Getters waiting for an item are served in arrival order, and so are
 /// putters waiting for room; async and blocking callers wait in the same
-/// queues. When `k` items arrive for waiting getters, the first `k` getters
-/// in line are woken and nobody arriving later can take those items first
-/// (neither a new [`get`](Self::get) nor [`try_get`](Self::try_get));
-/// which of the `k` receives which item depends on the order they run in.
-/// [`push`](Self::push) is the exception: it never waits, so it takes free
-/// room even if a woken putter was about to.
+/// queues. An item that arrives while getters wait is handed to the first
+/// of them at once: it leaves the queue (so [`len`](Self::len) no longer
+/// counts it and its room is free for the next put), and nobody arriving
+/// later can take it. When room frees up for waiting putters, the first
+/// ones in line are woken and no new [`put`](Self::put) or
+/// [`try_put`](Self::try_put) takes that room first. [`push`](Self::push)
+/// is the exception: it never waits, so it takes free room even if a
+/// woken putter was about to.
 ///
 /// # Cancellation
 ///
-/// Items move only inside the poll that returns them: a dropped [`Get`]
-/// never consumes an item, a dropped [`Put`] never inserts its item (it is
-/// dropped with the future). A woken waiter that is dropped passes its turn
-/// to the next in line.
+/// A dropped [`Put`] never inserts its item (it is dropped with the
+/// future). A dropped [`Get`] consumes nothing: if an item had already been
+/// handed to it, the item goes back to the queue in its place in line (to
+/// the next waiting getter, if any), even if the queue has filled up
+/// meanwhile — so `len` can exceed the capacity until gets catch up; puts
+/// wait while it does. A woken putter that is dropped passes its turn to
+/// the next in line. Opening a [`transaction`](Self::transaction) or
+/// calling [`shutdown`](Self::shutdown) first takes back every item handed
+/// to a getter that has not run yet (that getter waits again), so both see
+/// those items in the queue.
 ///
 /// `SmartQueue<T, O>` is `Send` and `Sync` when `T` (and the priority
 /// type) is `Send`, and not otherwise:
@@ -97,8 +112,11 @@ pub(crate) struct Inner<T, O: Order<T>> {
     pub(crate) store: O::Store,
     /// Arrival counter: ties in priority orders, transaction undo.
     pub(crate) seq: u64,
-    slots: Slots<Waiter>,
+    slots: Slots<Waiter<Entry<T, O>>>,
     gets: Queue,
+    /// Getters that were handed an item and have not run yet, in the order
+    /// they were served.
+    served: Queue,
     puts: Queue,
     txns: Queue,
     notified_gets: usize,
@@ -113,9 +131,21 @@ pub(crate) struct Inner<T, O: Order<T>> {
     pub(crate) watchers: Vec<Waker>,
 }
 
-struct Waiter {
+struct Waiter<E> {
     waker: Option<Waker>,
     notified: bool,
+    /// The item handed to a served getter.
+    item: Option<E>,
+}
+
+impl<E> Waiter<E> {
+    fn new(waker: &Waker) -> Self {
+        Waiter {
+            waker: Some(waker.clone()),
+            notified: false,
+            item: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +159,26 @@ pub(crate) enum State {
 
 /// Wakers gathered under the lock and woken after it.
 pub(crate) type Wakers = Vec<Waker>;
+
+/// Whom an insert woke, to wake after the lock.
+pub(crate) struct Inserted {
+    getter: Option<Waker>,
+    putter: Option<Waker>,
+    watchers: Wakers,
+}
+
+impl Inserted {
+    #[inline]
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.getter {
+            w.wake();
+        }
+        if let Some(w) = self.putter {
+            w.wake();
+        }
+        wake_all(self.watchers);
+    }
+}
 
 /// Wakes `wakers`; the empty list of the hot paths costs one branch.
 #[inline(always)]
@@ -177,6 +227,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
                 seq: 0,
                 slots: Slots::new(),
                 gets: Queue::new(),
+                served: Queue::new(),
                 puts: Queue::new(),
                 txns: Queue::new(),
                 notified_gets: 0,
@@ -236,7 +287,9 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
         self.capacity().map(|c| c.saturating_sub(self.len()))
     }
 
-    /// `len / capacity` between 0.0 and 1.0, or `None` if unbounded.
+    /// `len / capacity`, or `None` if unbounded: between 0.0 and 1.0, above
+    /// 1.0 only while items given back by dropped gets overfill the queue
+    /// (see *Cancellation* on [`SmartQueue`]).
     #[must_use]
     pub fn utilisation(&self) -> Option<f64> {
         self.capacity().map(|c| self.len() as f64 / c as f64)
@@ -320,6 +373,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
             inner.state = State::Shutdown;
             let mut items = Vec::new();
             if !inner.txn {
+                inner.reclaim();
                 items.reserve_exact(inner.store.len());
                 while let Some(e) = inner.store.pop() {
                     items.push(O::Store::into_item(e));
@@ -364,7 +418,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
             if inner.state == State::Closed && inner.store.len() == 0 {
                 return Err(TryGetError::Closed);
             }
-            if inner.store.len() <= inner.notified_gets {
+            if inner.store.len() == 0 {
                 return Err(TryGetError::Empty);
             }
             inner.take(self.capacity)
@@ -452,12 +506,9 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
             if self.room(&inner) <= inner.notified_puts {
                 return Err(TryPutError::Full(input));
             }
-            (inner.insert(input), inner.take_watchers())
+            inner.insert(input, self.capacity)
         };
-        if let Some(w) = waker.0 {
-            w.wake();
-        }
-        wake_all(waker.1);
+        waker.wake();
         Ok(())
     }
 
@@ -480,12 +531,9 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
             } else {
                 None
             };
-            (popped, (inner.insert(input), inner.take_watchers()))
+            (popped, inner.insert(input, self.capacity))
         };
-        if let Some(w) = waker.0 {
-            w.wake();
-        }
-        wake_all(waker.1);
+        waker.wake();
         if popped.is_some() {
             let name = core::any::type_name::<T>();
             crate::emit!(
@@ -532,7 +580,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
             if inner.closed_for_gets() {
                 return Poll::Ready(Err(ClosedError(())));
             }
-            if !inner.txn && inner.store.len() > inner.notified_gets {
+            if !inner.txn && inner.store.len() > 0 {
                 let (item, waker, done) = inner.take(self.capacity);
                 drop(guard);
                 if let Some(w) = waker {
@@ -541,68 +589,51 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
                 wake_all(done);
                 return Poll::Ready(Ok(item));
             }
-            let k = inner.slots.insert(Waiter {
-                waker: Some(cx.waker().clone()),
-                notified: false,
-            });
+            let k = inner.slots.insert(Waiter::new(cx.waker()));
             inner.slots.push_back(&mut inner.gets, k);
             *key = Some(k);
             return Poll::Pending;
         };
-        let closed = inner.closed_for_gets();
         let waiter = inner.slots.get_mut(k);
         if waiter.notified {
-            waiter.notified = false;
+            // Served: the item is ours (taken back only by `reclaim`, which
+            // also un-serves).
+            let entry = waiter.item.take().expect("a served getter holds its item");
             inner.notified_gets -= 1;
-            if closed {
-                inner.slots.remove(&mut inner.gets, k);
-                *key = None;
-                return Poll::Ready(Err(ClosedError(())));
-            }
-            if !inner.txn && inner.store.len() > 0 {
-                inner.slots.remove(&mut inner.gets, k);
-                *key = None;
-                let (item, waker, done) = inner.take(self.capacity);
-                drop(guard);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                wake_all(done);
-                return Poll::Ready(Ok(item));
-            }
-            // What woke it is gone (a transaction or a push took it): back to
-            // the front of the line.
-            set_waker(&mut inner.slots.get_mut(k).waker, cx.waker());
-            inner.slots.push_front(&mut inner.gets, k);
-            return Poll::Pending;
+            inner.slots.remove(&mut inner.served, k);
+            *key = None;
+            return Poll::Ready(Ok(O::Store::into_item(entry)));
         }
-        if closed {
+        if inner.closed_for_gets() {
             inner.slots.remove(&mut inner.gets, k);
             *key = None;
             return Poll::Ready(Err(ClosedError(())));
         }
-        set_waker(&mut waiter.waker, cx.waker());
+        set_waker(&mut inner.slots.get_mut(k).waker, cx.waker());
         Poll::Pending
     }
 
     pub(crate) fn cancel_get(&self, key: &mut Option<usize>) {
         let Some(k) = key.take() else { return };
-        let waker = {
+        let wakers = {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
             if inner.slots.get(k).notified {
-                inner.notified_gets -= 1;
+                // Its item was not consumed. Take every handed item back and
+                // serve the getters left again, so no item overtakes another
+                // (the served ones were woken already and are not woken
+                // twice). Rare, so the walk over the served is fine.
+                inner.reclaim();
                 inner.slots.remove(&mut inner.gets, k);
-                // Pass the turn on.
-                inner.notify_getter()
+                let mut wakers = inner.take_watchers();
+                inner.rebalance(self.capacity, &mut wakers);
+                wakers
             } else {
                 inner.slots.remove(&mut inner.gets, k);
-                None
+                Wakers::new()
             }
         };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        wake_all(wakers);
     }
 
     pub(crate) fn poll_put(
@@ -627,20 +658,13 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
             let room = self.room(inner);
             if !inner.txn && room > inner.notified_puts {
                 let item = input.take().expect("`Put` polled after completion");
-                let waker = inner.insert(item);
-                let watchers = inner.take_watchers();
+                let woken = inner.insert(item, self.capacity);
                 drop(guard);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                wake_all(watchers);
+                woken.wake();
                 return Poll::Ready(Ok(()));
             }
             assert!(input.is_some(), "`Put` polled after completion");
-            let k = inner.slots.insert(Waiter {
-                waker: Some(cx.waker().clone()),
-                notified: false,
-            });
+            let k = inner.slots.insert(Waiter::new(cx.waker()));
             inner.slots.push_back(&mut inner.puts, k);
             *key = Some(k);
             return Poll::Pending;
@@ -654,13 +678,9 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
                 inner.slots.remove(&mut inner.puts, k);
                 *key = None;
                 let item = input.take().expect("a waiting put holds its item");
-                let waker = inner.insert(item);
-                let watchers = inner.take_watchers();
+                let woken = inner.insert(item, self.capacity);
                 drop(guard);
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                wake_all(watchers);
+                woken.wake();
                 return Poll::Ready(Ok(()));
             }
             set_waker(&mut inner.slots.get_mut(k).waker, cx.waker());
@@ -711,10 +731,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
             inner.slots.remove(&mut inner.txns, k);
             *key = None;
         } else if inner.txn || !inner.txns.is_empty() || inner.notified_txns > 0 {
-            let k = inner.slots.insert(Waiter {
-                waker: Some(cx.waker().clone()),
-                notified: false,
-            });
+            let k = inner.slots.insert(Waiter::new(cx.waker()));
             inner.slots.push_back(&mut inner.txns, k);
             *key = Some(k);
             return Poll::Pending;
@@ -782,14 +799,26 @@ impl<T, O: Order<T>> Inner<T, O> {
         }
     }
 
-    /// Inserts and wakes the first waiting getter if the new item is free
-    /// for it.
+    /// Inserts, handing the item over to the first waiting getter if there
+    /// is one. A handed item leaves its room free, which may be a putter's
+    /// turn; an item that stays wakes the filter drivers watching.
     #[inline]
-    pub(crate) fn insert(&mut self, input: O::Input) -> Option<Waker> {
+    pub(crate) fn insert(&mut self, input: O::Input, capacity: usize) -> Inserted {
         let seq = self.seq;
         self.seq = seq.wrapping_add(1);
         self.store.push(input, seq);
-        self.notify_getter()
+        match self.hand_over() {
+            Some(getter) => Inserted {
+                getter: Some(getter),
+                putter: self.notify_putter(capacity),
+                watchers: Wakers::new(),
+            },
+            None => Inserted {
+                getter: None,
+                putter: None,
+                watchers: self.take_watchers(),
+            },
+        }
     }
 
     /// Takes the next item; returns the waker of a putter if room is now
@@ -818,16 +847,38 @@ impl<T, O: Order<T>> Inner<T, O> {
         }
     }
 
+    /// Moves the item next in line to the first waiting getter (outside
+    /// transactions); returns its waker.
     #[inline]
-    fn notify_getter(&mut self) -> Option<Waker> {
-        if self.txn || self.store.len() <= self.notified_gets {
+    fn hand_over(&mut self) -> Option<Waker> {
+        if self.txn || self.gets.is_empty() {
             return None;
         }
-        let k = self.slots.pop_front(&mut self.gets)?;
+        let entry = self.store.pop()?;
+        let k = self
+            .slots
+            .pop_front(&mut self.gets)
+            .expect("checked non-empty");
+        self.slots.push_back(&mut self.served, k);
         self.notified_gets += 1;
         let waiter = self.slots.get_mut(k);
         waiter.notified = true;
+        waiter.item = Some(entry);
         waiter.waker.take()
+    }
+
+    /// Takes every handed item back, newest first, so the store and the
+    /// getters' line are as if none had been handed over. The getters were
+    /// woken already; they find themselves waiting again at their next poll.
+    fn reclaim(&mut self) {
+        while let Some(k) = self.slots.pop_back(&mut self.served) {
+            let waiter = self.slots.get_mut(k);
+            waiter.notified = false;
+            let entry = waiter.item.take().expect("a served getter holds its item");
+            self.store.restore(entry);
+            self.notified_gets -= 1;
+            self.slots.push_front(&mut self.gets, k);
+        }
     }
 
     #[inline]
@@ -863,12 +914,12 @@ impl<T, O: Order<T>> Inner<T, O> {
         }
     }
 
-    /// `Some(waker)` if a getter was notified (its waker may be absent).
+    /// `Some(waker)` if a getter was served (its waker may be absent).
     fn notify_getter_checked(&mut self) -> Option<Option<Waker>> {
-        if self.gets.is_empty() || self.txn || self.store.len() <= self.notified_gets {
+        if self.gets.is_empty() || self.txn || self.store.len() == 0 {
             return None;
         }
-        Some(self.notify_getter())
+        Some(self.hand_over())
     }
 
     fn notify_putter_checked(&mut self, capacity: usize) -> Option<Option<Waker>> {
@@ -893,6 +944,7 @@ impl<T, O: Order<T>> Inner<T, O> {
     }
 
     fn begin(&mut self) {
+        self.reclaim();
         self.txn = true;
         self.txn_base_len = self.store.len();
     }

@@ -207,6 +207,131 @@ fn dropped_notified_get_passes_its_turn_and_loses_nothing() {
 }
 
 #[test]
+fn an_item_for_a_waiting_getter_leaves_the_queue_at_once() {
+    let q = SmartQueue::<u32>::bounded(1).unwrap();
+    let p = Probe::new();
+    let mut g = q.get();
+    assert!(p.poll(&mut g).is_pending());
+    q.try_put(1).unwrap();
+    assert_eq!(p.take_wakes(), 1);
+    assert_eq!(
+        (q.len(), q.waiting_getters()),
+        (0, 1),
+        "handed over, not yet run"
+    );
+    q.try_put(2).expect("its room is free again");
+    assert_eq!(q.try_put(3), Err(TryPutError::Full(3)));
+    assert_eq!(p.poll(&mut g), Poll::Ready(Ok(1)));
+    assert_eq!(q.try_get(), Ok(2));
+}
+
+#[test]
+fn a_handed_over_item_frees_room_for_the_next_waiting_putter() {
+    let q = SmartQueue::<u32>::bounded(1).unwrap();
+    q.try_put(0).unwrap();
+    let (pa, pb, pg) = (Probe::new(), Probe::new(), Probe::new());
+    let mut a = q.put(1);
+    let mut b = q.put(2);
+    assert!(pa.poll(&mut a).is_pending());
+    assert!(pb.poll(&mut b).is_pending());
+    assert_eq!(q.try_get(), Ok(0));
+    let mut g = q.get();
+    assert!(pg.poll(&mut g).is_pending());
+    // `a` inserts straight into `g`'s hands, so the room is free for `b`.
+    assert_eq!(pa.poll(&mut a), Poll::Ready(Ok(())));
+    assert_eq!((pg.take_wakes(), pb.take_wakes()), (1, 1));
+    assert_eq!(pb.poll(&mut b), Poll::Ready(Ok(())));
+    assert_eq!(pg.poll(&mut g), Poll::Ready(Ok(1)));
+    assert_eq!(q.try_get(), Ok(2));
+}
+
+#[test]
+fn a_dropped_served_get_gives_its_item_back_first_in_line() {
+    let q = SmartQueue::<u32>::bounded(1).unwrap();
+    let (pg, pp) = (Probe::new(), Probe::new());
+    let mut g = q.get();
+    assert!(pg.poll(&mut g).is_pending());
+    q.try_put(1).unwrap();
+    q.try_put(2).unwrap();
+    let mut put = q.put(3);
+    assert!(pp.poll(&mut put).is_pending());
+    drop(g);
+    assert_eq!(q.len(), 2, "overfilled by the item given back");
+    assert_eq!(q.utilisation(), Some(2.0));
+    assert_eq!(q.try_put(4), Err(TryPutError::Full(4)));
+    assert_eq!(q.try_get(), Ok(1));
+    assert_eq!(pp.take_wakes(), 0, "still full");
+    assert_eq!(q.try_get(), Ok(2));
+    assert_eq!(pp.take_wakes(), 1);
+    assert_eq!(pp.poll(&mut put), Poll::Ready(Ok(())));
+    assert_eq!(q.try_get(), Ok(3));
+}
+
+#[test]
+fn items_given_back_by_dropped_gets_never_overtake_each_other() {
+    let q = SmartQueue::<u32>::unbounded();
+    let (p1, p2) = (Probe::new(), Probe::new());
+    let mut g1 = q.get();
+    let mut g2 = q.get();
+    assert!(p1.poll(&mut g1).is_pending());
+    assert!(p2.poll(&mut g2).is_pending());
+    fill(&q, &[1, 2, 3]);
+    drop(g1);
+    // `g2` now holds 1, the oldest, as if `g1` had never waited.
+    assert_eq!(p2.poll(&mut g2), Poll::Ready(Ok(1)));
+    assert_eq!(drain_all(&q), vec![2, 3]);
+}
+
+#[test]
+fn a_priority_item_given_back_keeps_its_rank_among_ties() {
+    let q = SmartPriorityQueue::unbounded();
+    let p = Probe::new();
+    let mut g = q.get();
+    assert!(p.poll(&mut g).is_pending());
+    q.try_put(Job(5, 'a')).unwrap();
+    q.try_put(Job(5, 'b')).unwrap();
+    q.try_put(Job(3, 'c')).unwrap();
+    drop(g);
+    assert_eq!(drain_all(&q), vec![Job(3, 'c'), Job(5, 'a'), Job(5, 'b')]);
+}
+
+#[test]
+fn transactions_and_shutdown_take_handed_items_back() {
+    let q = SmartQueue::<u32>::unbounded();
+    let (p1, p2) = (Probe::new(), Probe::new());
+    let mut g1 = q.get();
+    let mut g2 = q.get();
+    assert!(p1.poll(&mut g1).is_pending());
+    assert!(p2.poll(&mut g2).is_pending());
+    fill(&q, &[1, 2, 3]);
+    assert_eq!((p1.take_wakes(), p2.take_wakes()), (1, 1));
+    assert_eq!(q.len(), 1);
+    futures_lite::future::block_on(async {
+        let mut txn = q.transaction().await;
+        assert_eq!(txn.len(), 3, "the transaction sees every item");
+        assert_eq!(txn.get(), Ok(&1));
+        txn.rollback();
+    });
+    // The getters waited again, first in line, and are served in order
+    // (their first wake-up still stands: neither has run since).
+    assert_eq!((p1.take_wakes(), p2.take_wakes()), (0, 0));
+    assert_eq!(p2.poll(&mut g2), Poll::Ready(Ok(2)));
+    assert_eq!(p1.poll(&mut g1), Poll::Ready(Ok(1)));
+    assert_eq!(q.try_get(), Ok(3));
+
+    let mut g3 = q.get();
+    assert!(p1.poll(&mut g3).is_pending());
+    q.try_put(4).unwrap();
+    q.try_put(5).unwrap();
+    assert_eq!(
+        q.shutdown(),
+        vec![4, 5],
+        "shutdown takes the handed item back"
+    );
+    assert_eq!(p1.poll(&mut g3), Poll::Ready(Err(ClosedError(()))));
+}
+
+#[test]
 fn dropped_put_never_inserts_and_passes_its_turn() {
     let q = SmartQueue::<u32>::bounded(1).unwrap();
     q.try_put(0).unwrap();
