@@ -302,7 +302,8 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
         self.inner.lock().state != State::Open
     }
 
-    /// How many getters wait (including woken ones that have not run yet).
+    /// How many getters wait (including ones handed an item that have not
+    /// run yet).
     #[must_use]
     pub fn waiting_getters(&self) -> usize {
         let inner = self.inner.lock();
@@ -402,8 +403,8 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
     ///
     /// # Errors
     ///
-    /// [`TryGetError::Empty`] if the queue is empty or every item is
-    /// promised to a getter that waited; [`TryGetError::Closed`] after
+    /// [`TryGetError::Empty`] if the queue is empty (items that came while
+    /// getters waited went straight to them); [`TryGetError::Closed`] after
     /// [`shutdown`](Self::shutdown), or after [`close`](Self::close) once
     /// empty; [`TryGetError::InTransaction`] while a transaction is open.
     pub fn try_get(&self) -> Result<T, TryGetError> {
