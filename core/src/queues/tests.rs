@@ -24,6 +24,22 @@ fn drain_all<T, O: Order<T>>(q: &SmartQueue<T, O>) -> Vec<T> {
     out
 }
 
+/// A pending get and the probe it was polled with.
+type WaitingGet<'q, T, O> = (Probe, Get<'q, T, O>);
+
+/// Two gets on `q`, each polled once (with its own probe), so they wait
+/// in that order.
+fn two_waiting_gets<T, O: Order<T>>(
+    q: &SmartQueue<T, O>,
+) -> (WaitingGet<'_, T, O>, WaitingGet<'_, T, O>) {
+    let (p1, p2) = (Probe::new(), Probe::new());
+    let mut g1 = q.get();
+    let mut g2 = q.get();
+    assert!(p1.poll(&mut g1).is_pending());
+    assert!(p2.poll(&mut g2).is_pending());
+    ((p1, g1), (p2, g2))
+}
+
 // === orders ===
 
 #[test]
@@ -150,11 +166,7 @@ fn extend_drain_and_clear() {
 #[test]
 fn get_waits_for_a_put_and_getters_are_served_fifo() {
     let q = SmartQueue::<u32>::unbounded();
-    let (p1, p2) = (Probe::new(), Probe::new());
-    let mut g1 = q.get();
-    let mut g2 = q.get();
-    assert!(p1.poll(&mut g1).is_pending());
-    assert!(p2.poll(&mut g2).is_pending());
+    let ((p1, mut g1), (p2, mut g2)) = two_waiting_gets(&q);
     assert_eq!(q.waiting_getters(), 2);
     q.try_put(10).unwrap();
     assert_eq!((p1.take_wakes(), p2.take_wakes()), (1, 0));
@@ -194,11 +206,7 @@ fn put_waits_for_room_and_putters_are_served_fifo() {
 #[test]
 fn dropped_notified_get_passes_its_turn_and_loses_nothing() {
     let q = SmartQueue::<u32>::unbounded();
-    let (p1, p2) = (Probe::new(), Probe::new());
-    let mut g1 = q.get();
-    let mut g2 = q.get();
-    assert!(p1.poll(&mut g1).is_pending());
-    assert!(p2.poll(&mut g2).is_pending());
+    let ((p1, g1), (p2, mut g2)) = two_waiting_gets(&q);
     q.try_put(5).unwrap();
     assert_eq!(p1.take_wakes(), 1);
     drop(g1);
@@ -270,11 +278,7 @@ fn a_dropped_served_get_gives_its_item_back_first_in_line() {
 #[test]
 fn items_given_back_by_dropped_gets_never_overtake_each_other() {
     let q = SmartQueue::<u32>::unbounded();
-    let (p1, p2) = (Probe::new(), Probe::new());
-    let mut g1 = q.get();
-    let mut g2 = q.get();
-    assert!(p1.poll(&mut g1).is_pending());
-    assert!(p2.poll(&mut g2).is_pending());
+    let ((_, g1), (p2, mut g2)) = two_waiting_gets(&q);
     fill(&q, &[1, 2, 3]);
     drop(g1);
     // `g2` now holds 1, the oldest, as if `g1` had never waited.
@@ -298,11 +302,7 @@ fn a_priority_item_given_back_keeps_its_rank_among_ties() {
 #[test]
 fn transactions_and_shutdown_take_handed_items_back() {
     let q = SmartQueue::<u32>::unbounded();
-    let (p1, p2) = (Probe::new(), Probe::new());
-    let mut g1 = q.get();
-    let mut g2 = q.get();
-    assert!(p1.poll(&mut g1).is_pending());
-    assert!(p2.poll(&mut g2).is_pending());
+    let ((p1, mut g1), (p2, mut g2)) = two_waiting_gets(&q);
     fill(&q, &[1, 2, 3]);
     assert_eq!((p1.take_wakes(), p2.take_wakes()), (1, 1));
     assert_eq!(q.len(), 1);
@@ -475,11 +475,7 @@ fn close_fails_puts_and_lets_gets_drain() {
 #[test]
 fn close_wakes_waiting_getters_once_the_queue_is_empty() {
     let q = SmartQueue::<u32>::unbounded();
-    let (p1, p2) = (Probe::new(), Probe::new());
-    let mut g1 = q.get();
-    let mut g2 = q.get();
-    assert!(p1.poll(&mut g1).is_pending());
-    assert!(p2.poll(&mut g2).is_pending());
+    let ((p1, mut g1), (p2, mut g2)) = two_waiting_gets(&q);
     q.try_put(1).unwrap();
     q.close();
     assert_eq!(p1.poll(&mut g1), Poll::Ready(Ok(1)));
