@@ -309,7 +309,11 @@ impl<O: FuzzOrder> Model<O> {
 
     /// Hands the next item to the front waiting getter.
     fn notify_getter(&mut self) -> bool {
-        if self.txn.is_some() || self.gets.is_empty() || self.items.is_empty() {
+        if self.txn.is_some()
+            || self.gets.is_empty()
+            || self.items.is_empty()
+            || self.state == QState::Shutdown
+        {
             return false;
         }
         let g = self.gets.pop_front().expect("non-empty");

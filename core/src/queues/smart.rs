@@ -848,11 +848,19 @@ impl<T, O: Order<T>> Inner<T, O> {
         }
     }
 
-    /// Moves the item next in line to the first waiting getter (outside
-    /// transactions); returns its waker.
+    /// Whether the first waiting getter can be handed an item: there are
+    /// both, outside transactions, and never after a shutdown (the getters
+    /// fail, and the items wait for the next `shutdown` call).
+    #[inline]
+    fn can_hand_over(&self) -> bool {
+        !self.gets.is_empty() && !self.txn && self.store.len() > 0 && self.state != State::Shutdown
+    }
+
+    /// Moves the item next in line to the first waiting getter if it
+    /// [can](Self::can_hand_over); returns its waker.
     #[inline]
     fn hand_over(&mut self) -> Option<Waker> {
-        if self.txn || self.gets.is_empty() {
+        if !self.can_hand_over() {
             return None;
         }
         let entry = self.store.pop()?;
@@ -917,10 +925,7 @@ impl<T, O: Order<T>> Inner<T, O> {
 
     /// `Some(waker)` if a getter was served (its waker may be absent).
     fn notify_getter_checked(&mut self) -> Option<Option<Waker>> {
-        if self.gets.is_empty() || self.txn || self.store.len() == 0 {
-            return None;
-        }
-        Some(self.hand_over())
+        self.can_hand_over().then(|| self.hand_over())
     }
 
     fn notify_putter_checked(&mut self, capacity: usize) -> Option<Option<Waker>> {

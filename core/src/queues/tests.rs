@@ -831,8 +831,14 @@ fn shutdown_during_a_transaction_leaves_the_items_to_it() {
     q.try_extend([1, 2]).unwrap();
     let mut txn = q.try_transaction().unwrap();
     txn.get().unwrap();
+    let p = Probe::new();
+    let mut waiting = q.get();
+    assert!(p.poll(&mut waiting).is_pending());
     assert!(q.shutdown().is_empty());
     txn.rollback();
+    // Nothing is handed to a getter after a shutdown: it fails, and the
+    // items wait for the next `shutdown`.
+    assert_eq!(p.poll(&mut waiting), Poll::Ready(Err(ClosedError(()))));
     assert_eq!(q.shutdown(), vec![1, 2]);
 }
 
