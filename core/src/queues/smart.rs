@@ -71,8 +71,8 @@ const PREALLOCATE: usize = 1024;
 /// wait while it does. A woken putter that is dropped passes its turn to
 /// the next in line. Opening a [`transaction`](Self::transaction) or
 /// calling [`shutdown`](Self::shutdown) first takes back every item handed
-/// to a getter that has not run yet (that getter waits again), so both see
-/// those items in the queue.
+/// to a getter that has not run yet (that getter waits again, or fails
+/// after a shutdown), so both see those items in the queue.
 ///
 /// `SmartQueue<T, O>` is `Send` and `Sync` when `T` (and the priority
 /// type) is `Send`, and not otherwise:
