@@ -16,6 +16,9 @@
 //!   `event_listener::Event` to wait on.
 //! * `priority put+get of 64, one thread`: 64 puts of scrambled keys, then
 //!   64 gets, no waiting: the cost of the heap and the lock, per put or get.
+//! * `priority put+get of 100 000, one thread`: the same with a heap too
+//!   large for the fast caches (1.6 MB of entries on our side), where
+//!   `pop`'s cache misses dominate.
 //! * `push on full (drop oldest)`: `push` into a full capacity-64 queue,
 //!   which removes and returns the oldest item, against `pop_front` +
 //!   `push_back` under a `Mutex<VecDeque>`.
@@ -229,6 +232,26 @@ fn run_priority_baseline(rt: &Runtime, n: u64) -> Duration {
     took
 }
 
+/// `n` operations (half puts, half gets) in rounds of up to `BIG_BATCH`
+/// puts of scrambled keys followed by as many gets; returns the time.
+fn fill_then_drain(n: u64, mut put: impl FnMut(u64), mut get: impl FnMut() -> u64) -> Duration {
+    let start = Instant::now();
+    let mut left = n.div_ceil(2);
+    let mut round = 0u64;
+    while left > 0 {
+        let k = left.min(BIG_BATCH);
+        for i in 0..k {
+            put((round ^ i).wrapping_mul(0x9E37_79B9) % 100_003);
+        }
+        for _ in 0..k {
+            get();
+        }
+        left -= k;
+        round += 1;
+    }
+    start.elapsed()
+}
+
 fn two_workers() -> Runtime {
     Builder::new_multi_thread()
         .worker_threads(2)
@@ -237,6 +260,7 @@ fn two_workers() -> Runtime {
 }
 
 const BATCH: u64 = 64;
+const BIG_BATCH: u64 = 100_000;
 
 fn main() {
     let mut t = Table::new(
@@ -313,6 +337,27 @@ fn main() {
                     black_box(base.try_get().expect("item"));
                 }
             })
+        },
+    );
+
+    let ours = SmartPriorityQueue::<u64>::unbounded();
+    let base = HeapBaseline::default();
+    t.compare(
+        "priority put+get of 100 000, one thread",
+        |n| {
+            fill_then_drain(
+                n,
+                |k| ours.try_put(k).expect("room"),
+                || black_box(ours.try_get().expect("item")),
+            )
+        },
+        "Mutex<BinaryHeap> + event-listener",
+        |n| {
+            fill_then_drain(
+                n,
+                |k| base.put(k),
+                || black_box(base.try_get().expect("item")),
+            )
         },
     );
 
