@@ -1094,9 +1094,10 @@ impl<T, P: Ord + 'static> SmartQueue<T, UserPriority<P>> {
 ///
 /// # Cancellation
 ///
-/// Dropping it never consumes an item: items move only inside the poll
-/// that returns them. If it had been woken for an item, the next waiting
-/// getter is woken in its place.
+/// Dropping it never consumes an item. If an item had already been handed
+/// to it, the item goes back to the queue in its place in line, and the
+/// getters still waiting are served again (see *Cancellation* on
+/// [`SmartQueue`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct Get<'a, T, O: Order<T> = Fifo> {
     queue: &'a SmartQueue<T, O>,
