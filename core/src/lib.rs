@@ -32,9 +32,10 @@
 //!
 //! # Features
 //!
-//! * `std` (default): the OS mutex instead of a spin lock, `VirtualRuntime`,
-//!   `SpawnBlocking`, conversions from `std::time::Instant`. Without it the
-//!   crate needs only `alloc` and atomics with compare-and-swap.
+//! * `std` (default): a parking mutex (`parking_lot`) instead of a spin lock,
+//!   `VirtualRuntime`, `SpawnBlocking`, conversions from `std::time::Instant`.
+//!   Without it the crate needs only `alloc` and atomics with
+//!   compare-and-swap.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]

@@ -1,9 +1,11 @@
 //! The one place atomics, cells and the blocking lock come from.
 //!
 //! Under `cfg(loom)` everything is loom's model-checked version; with `std`
-//! the lock is the OS mutex; without `std` it is a small spin lock (the
-//! critical sections guarded here are a handful of loads and stores, never
-//! user code, so spinning is bounded).
+//! the lock is `parking_lot`'s (it spins briefly before parking, which suits
+//! the short critical sections here, and its unlock is one atomic when nobody
+//! is parked); without `std` it is a small spin lock (the critical sections
+//! guarded here are a handful of loads and stores, never user code, so
+//! spinning is bounded).
 
 #[cfg(all(not(loom), target_has_atomic = "64"))]
 pub(crate) use core::sync::atomic::AtomicU64;
@@ -21,14 +23,14 @@ pub(crate) use alloc::sync::Arc;
 #[cfg(loom)]
 pub(crate) use loom_mutex::Mutex;
 #[cfg(all(not(loom), feature = "std"))]
-pub(crate) use os::OsMutex as Mutex;
+pub(crate) use parked::ParkingMutex as Mutex;
 #[cfg(all(not(loom), not(feature = "std")))]
 pub(crate) use spin::SpinMutex as Mutex;
 
 /// A lock usable in a `static` (loom's is not const, so process-wide
 /// registries such as the audit hook use this one even under loom).
 #[cfg(feature = "std")]
-pub(crate) use os::OsMutex as StaticMutex;
+pub(crate) use parked::ParkingMutex as StaticMutex;
 #[cfg(not(feature = "std"))]
 pub(crate) use spin::SpinMutex as StaticMutex;
 
@@ -50,20 +52,21 @@ mod loom_mutex {
 }
 
 #[cfg(feature = "std")]
-mod os {
-    /// The OS mutex; poisoning is ignored because no user code runs while
-    /// one of our locks is held, so a poisoned lock still guards valid state.
+mod parked {
+    /// `parking_lot`'s mutex behind the same small API as the others. It
+    /// does not poison, which suits us: no user code runs while one of our
+    /// locks is held, so a panic elsewhere never leaves the state half-done.
     #[derive(Debug)]
-    pub(crate) struct OsMutex<T>(std::sync::Mutex<T>);
+    pub(crate) struct ParkingMutex<T>(parking_lot::Mutex<T>);
 
-    impl<T> OsMutex<T> {
+    impl<T> ParkingMutex<T> {
         pub(crate) const fn new(value: T) -> Self {
-            Self(std::sync::Mutex::new(value))
+            Self(parking_lot::Mutex::new(value))
         }
 
         #[inline]
-        pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+            self.0.lock()
         }
     }
 }

@@ -8,7 +8,7 @@
 //! Only libc is linked, for the C start-up code that calls `main` and for
 //! `abort`/`write`. If anything in the core reaches for std while the
 //! feature is off, this binary fails to build or to link; if the primitives
-//! misbehave without std (spin lock instead of the OS mutex, no thread
+//! misbehave without std (spin lock instead of the parking mutex, no thread
 //! locals), a check fails and the process exits with that check's code.
 //!
 //! It runs on the host, so CI can execute it:
