@@ -13,7 +13,10 @@
 //!   under this load (flume #140).
 //! * `priority spsc`: one producer, one consumer task on two workers, both
 //!   unbounded; the baseline is a `Mutex<BinaryHeap<Reverse<u64>>>` with an
-//!   `event_listener::Event` to wait on.
+//!   `event_listener::Event` to wait on. Every priority case runs twice:
+//!   against that plain heap, whose equal keys come out in any order, and
+//!   against the same heap over `(key, arrival number)`, which keeps ties in
+//!   arrival order as ours does (and so carries entries of the same size).
 //! * `priority put+get of 64, one thread`: 64 puts of scrambled keys, then
 //!   64 gets, no waiting: the cost of the heap and the lock, per put or get.
 //! * `priority put+get of 100 000, one thread`: the same with a heap too
@@ -140,26 +143,63 @@ fn run_tokio_mpsc(rt: &Runtime, cap: usize, n: u64) -> Duration {
 
 // === the priority baseline ===
 
-/// The textbook async priority queue: a locked heap and an event to wait
-/// on.
-#[derive(Default)]
-struct HeapBaseline {
-    heap: Mutex<BinaryHeap<Reverse<u64>>>,
+/// An entry of the baseline heap: the bare key, or the key with its
+/// arrival number (the tie order our queue guarantees).
+trait HeapEntry: Ord + Send + 'static {
+    fn new(key: u64, seq: u64) -> Self;
+    fn key(self) -> u64;
+}
+
+/// Equal keys come out in any order.
+impl HeapEntry for Reverse<u64> {
+    fn new(key: u64, _seq: u64) -> Self {
+        Reverse(key)
+    }
+    fn key(self) -> u64 {
+        self.0
+    }
+}
+
+/// Equal keys come out in arrival order, as from ours.
+impl HeapEntry for Reverse<(u64, u64)> {
+    fn new(key: u64, seq: u64) -> Self {
+        Reverse((key, seq))
+    }
+    fn key(self) -> u64 {
+        self.0.0
+    }
+}
+
+/// The textbook async priority queue: a locked heap (and the next arrival
+/// number) and an event to wait on.
+struct HeapBaseline<E> {
+    heap: Mutex<(BinaryHeap<E>, u64)>,
     event: event_listener::Event,
 }
 
-impl HeapBaseline {
+/// The plain baseline; `StableHeap` keeps ties in arrival order.
+type PlainHeap = HeapBaseline<Reverse<u64>>;
+type StableHeap = HeapBaseline<Reverse<(u64, u64)>>;
+
+impl<E: HeapEntry> HeapBaseline<E> {
+    fn new() -> Self {
+        Self {
+            heap: Mutex::new((BinaryHeap::new(), 0)),
+            event: event_listener::Event::new(),
+        }
+    }
+
     fn put(&self, v: u64) {
-        self.heap.lock().expect("unpoisoned").push(Reverse(v));
+        let mut guard = self.heap.lock().expect("unpoisoned");
+        let (heap, seq) = &mut *guard;
+        heap.push(E::new(v, *seq));
+        *seq += 1;
+        drop(guard);
         self.event.notify(1);
     }
 
     fn try_get(&self) -> Option<u64> {
-        self.heap
-            .lock()
-            .expect("unpoisoned")
-            .pop()
-            .map(|Reverse(v)| v)
+        self.heap.lock().expect("unpoisoned").0.pop().map(E::key)
     }
 
     async fn get(&self) -> u64 {
@@ -205,8 +245,8 @@ fn run_priority_ours(rt: &Runtime, n: u64) -> Duration {
     took
 }
 
-fn run_priority_baseline(rt: &Runtime, n: u64) -> Duration {
-    let q = Arc::new(HeapBaseline::default());
+fn run_priority_baseline<E: HeapEntry>(rt: &Runtime, n: u64) -> Duration {
+    let q = Arc::new(HeapBaseline::<E>::new());
     let start = Instant::now();
     let sum = rt.block_on(async move {
         let consumer = tokio::spawn({
@@ -260,6 +300,8 @@ fn two_workers() -> Runtime {
 }
 
 const BATCH: u64 = 64;
+const PLAIN: &str = "Mutex<BinaryHeap> + event-listener";
+const STABLE: &str = "same, ties in arrival order";
 const BIG_BATCH: u64 = 100_000;
 
 fn main() {
@@ -304,61 +346,85 @@ fn main() {
         );
     }
 
+    // Each priority case twice: against the plain heap, and against one
+    // that pays for the same tie order as ours.
     t.compare(
-        "priority spsc, tokio 2 workers",
+        "priority spsc, tokio 2 workers (vs plain heap)",
         |n| run_priority_ours(&rt, n),
-        "Mutex<BinaryHeap> + event-listener",
-        |n| run_priority_baseline(&rt, n),
+        PLAIN,
+        |n| run_priority_baseline::<Reverse<u64>>(&rt, n),
+    );
+    t.compare(
+        "priority spsc, tokio 2 workers (vs stable heap)",
+        |n| run_priority_ours(&rt, n),
+        STABLE,
+        |n| run_priority_baseline::<Reverse<(u64, u64)>>(&rt, n),
     );
 
     let ours = SmartPriorityQueue::<u64>::bounded(BATCH as usize).expect("capacity");
-    let base = HeapBaseline::default();
     let rounds = |n: u64| n.div_ceil(2 * BATCH);
+    let ours_64 = |n: u64| {
+        time_loop(rounds(n), |r| {
+            for i in 0..BATCH {
+                ours.try_put((r ^ i).wrapping_mul(0x9E37_79B9) % 97)
+                    .expect("room");
+            }
+            for _ in 0..BATCH {
+                black_box(ours.try_get().expect("item"));
+            }
+        })
+    };
+    fn base_64<E: HeapEntry>(base: &HeapBaseline<E>, rounds: u64) -> Duration {
+        time_loop(rounds, |r| {
+            for i in 0..BATCH {
+                base.put((r ^ i).wrapping_mul(0x9E37_79B9) % 97);
+            }
+            for _ in 0..BATCH {
+                black_box(base.try_get().expect("item"));
+            }
+        })
+    }
+    let plain = PlainHeap::new();
+    let stable = StableHeap::new();
     t.compare(
-        "priority put+get of 64, one thread",
-        |n| {
-            time_loop(rounds(n), |r| {
-                for i in 0..BATCH {
-                    ours.try_put((r ^ i).wrapping_mul(0x9E37_79B9) % 97)
-                        .expect("room");
-                }
-                for _ in 0..BATCH {
-                    black_box(ours.try_get().expect("item"));
-                }
-            })
-        },
-        "Mutex<BinaryHeap> + event-listener",
-        |n| {
-            time_loop(rounds(n), |r| {
-                for i in 0..BATCH {
-                    base.put((r ^ i).wrapping_mul(0x9E37_79B9) % 97);
-                }
-                for _ in 0..BATCH {
-                    black_box(base.try_get().expect("item"));
-                }
-            })
-        },
+        "priority put+get of 64, one thread (vs plain heap)",
+        ours_64,
+        PLAIN,
+        |n| base_64(&plain, rounds(n)),
+    );
+    t.compare(
+        "priority put+get of 64, one thread (vs stable heap)",
+        ours_64,
+        STABLE,
+        |n| base_64(&stable, rounds(n)),
     );
 
     let ours = SmartPriorityQueue::<u64>::unbounded();
-    let base = HeapBaseline::default();
+    let ours_big = |n: u64| {
+        fill_then_drain(
+            n,
+            |k| ours.try_put(k).expect("room"),
+            || black_box(ours.try_get().expect("item")),
+        )
+    };
+    fn base_big<E: HeapEntry>(base: &HeapBaseline<E>, n: u64) -> Duration {
+        fill_then_drain(
+            n,
+            |k| base.put(k),
+            || black_box(base.try_get().expect("item")),
+        )
+    }
     t.compare(
-        "priority put+get of 100 000, one thread",
-        |n| {
-            fill_then_drain(
-                n,
-                |k| ours.try_put(k).expect("room"),
-                || black_box(ours.try_get().expect("item")),
-            )
-        },
-        "Mutex<BinaryHeap> + event-listener",
-        |n| {
-            fill_then_drain(
-                n,
-                |k| base.put(k),
-                || black_box(base.try_get().expect("item")),
-            )
-        },
+        "priority put+get of 100 000, one thread (vs plain heap)",
+        ours_big,
+        PLAIN,
+        |n| base_big(&plain, n),
+    );
+    t.compare(
+        "priority put+get of 100 000, one thread (vs stable heap)",
+        ours_big,
+        STABLE,
+        |n| base_big(&stable, n),
     );
 
     let full = SmartQueue::<u64>::bounded(BATCH as usize).expect("capacity");
