@@ -168,6 +168,13 @@ pub(crate) struct Inserted {
 }
 
 impl Inserted {
+    /// Nobody to wake.
+    const NOBODY: Inserted = Inserted {
+        getter: None,
+        putter: None,
+        watchers: Wakers::new(),
+    };
+
     #[inline]
     pub(crate) fn wake(self) {
         if let Some(w) = self.getter {
@@ -407,6 +414,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
     /// getters waited went straight to them); [`TryGetError::Closed`] after
     /// [`shutdown`](Self::shutdown), or after [`close`](Self::close) once
     /// empty; [`TryGetError::InTransaction`] while a transaction is open.
+    #[inline]
     pub fn try_get(&self) -> Result<T, TryGetError> {
         let (item, waker, done) = {
             let mut inner = self.inner.lock();
@@ -495,6 +503,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
     /// # Errors
     ///
     /// As `try_put`.
+    #[inline]
     pub fn try_put_input(&self, input: O::Input) -> Result<(), TryPutError<O::Input>> {
         let waker = {
             let mut inner = self.inner.lock();
@@ -518,6 +527,7 @@ impl<T, O: Order<T>> SmartQueue<T, O> {
     /// # Errors
     ///
     /// As `push`.
+    #[inline]
     pub fn push_input(&self, input: O::Input) -> Result<Option<T>, TryPutError<O::Input>> {
         let (popped, waker) = {
             let mut inner = self.inner.lock();
@@ -808,6 +818,17 @@ impl<T, O: Order<T>> Inner<T, O> {
         let seq = self.seq;
         self.seq = seq.wrapping_add(1);
         self.store.push(input, seq);
+        if self.gets.is_empty() && self.watchers.is_empty() {
+            // No getter to hand the item to and no filter driver to tell:
+            // the usual case while items are queued, kept small to inline.
+            return Inserted::NOBODY;
+        }
+        self.wake_for_insert(capacity)
+    }
+
+    /// The rest of [`insert`](Self::insert), when somebody may be waiting.
+    #[inline(never)]
+    fn wake_for_insert(&mut self, capacity: usize) -> Inserted {
         match self.hand_over() {
             Some(getter) => Inserted {
                 getter: Some(getter),
