@@ -272,6 +272,23 @@ fn run_priority_baseline<E: HeapEntry>(rt: &Runtime, n: u64) -> Duration {
     took
 }
 
+/// `rounds` rounds of `BATCH` puts of scrambled keys followed by as many
+/// gets; returns the time.
+fn put_then_get_64(
+    rounds: u64,
+    mut put: impl FnMut(u64),
+    mut get: impl FnMut() -> u64,
+) -> Duration {
+    time_loop(rounds, |r| {
+        for i in 0..BATCH {
+            put((r ^ i).wrapping_mul(0x9E37_79B9) % 97);
+        }
+        for _ in 0..BATCH {
+            get();
+        }
+    })
+}
+
 /// `n` operations (half puts, half gets) in rounds of up to `BIG_BATCH`
 /// puts of scrambled keys followed by as many gets; returns the time.
 fn fill_then_drain(n: u64, mut put: impl FnMut(u64), mut get: impl FnMut() -> u64) -> Duration {
@@ -364,25 +381,18 @@ fn main() {
     let ours = SmartPriorityQueue::<u64>::bounded(BATCH as usize).expect("capacity");
     let rounds = |n: u64| n.div_ceil(2 * BATCH);
     let ours_64 = |n: u64| {
-        time_loop(rounds(n), |r| {
-            for i in 0..BATCH {
-                ours.try_put((r ^ i).wrapping_mul(0x9E37_79B9) % 97)
-                    .expect("room");
-            }
-            for _ in 0..BATCH {
-                black_box(ours.try_get().expect("item"));
-            }
-        })
+        put_then_get_64(
+            rounds(n),
+            |k| ours.try_put(k).expect("room"),
+            || black_box(ours.try_get().expect("item")),
+        )
     };
     fn base_64<E: HeapEntry>(base: &HeapBaseline<E>, rounds: u64) -> Duration {
-        time_loop(rounds, |r| {
-            for i in 0..BATCH {
-                base.put((r ^ i).wrapping_mul(0x9E37_79B9) % 97);
-            }
-            for _ in 0..BATCH {
-                black_box(base.try_get().expect("item"));
-            }
-        })
+        put_then_get_64(
+            rounds,
+            |k| base.put(k),
+            || black_box(base.try_get().expect("item")),
+        )
     }
     let plain = PlainHeap::new();
     let stable = StableHeap::new();
